@@ -1,0 +1,163 @@
+# The logger core: owns the ring, the clock, the block encoder and the segment writer.
+# Producers push records (the CAN rx path goes straight to ring.push_can); the main loop
+# calls service(), which drains the ring into blocks, writes full blocks, and closes a
+# partly filled block when the flush interval has passed, so a power cut loses at most
+# one flush interval of records.
+import struct
+
+import fmt
+from clock import Clock, diff
+from ring import Ring
+from block import BlockEncoder
+from segment import SegmentWriter, next_boot
+
+
+def _nop():
+    return 0
+
+
+def _nop1(_s):
+    pass
+
+
+class Logger:
+    def __init__(self, root, ticks_fn, logger_id=0, vehicle="", firmware="0.1.0",
+                 config_hash=0, ring_size=32768, block_shift=12, seg_blocks=4096,
+                 seg_s=3600, flush_ms=1000, irq_off=_nop, irq_on=_nop1):
+        self.ticks = ticks_fn
+        self.clock = Clock(ticks_fn)
+        self.ring = Ring(ring_size)
+        self.boot = next_boot(root)
+        self.enc = BlockEncoder(block_shift, logger_id, self.boot)
+        self.seg = SegmentWriter(root, logger_id, self.boot, block_shift, seg_blocks,
+                                 seg_s * 1000000, firmware, vehicle, config_hash, ticks_fn)
+        self.flush_us = flush_ms * 1000
+        self.irq_off = irq_off        # HAL: hold the CAN rx callback off (board: machine.disable_irq)
+        self.irq_on = irq_on
+        self.last_flush = self.ticks()
+        self.blocks_written = 0
+        self.log_session(firmware, vehicle, config_hash, logger_id)
+
+    # ---- main-loop producers (the CAN rx callback uses self.ring.push_can directly)
+
+    def _reserve(self, typ, n, ticks):
+        s = self.irq_off()
+        o = self.ring.reserve(typ, n, ticks)
+        if o < 0:
+            self.irq_on(s)
+            return -1, s
+        return o, s
+
+    def _commit(self, s):
+        self.ring.commit()
+        self.irq_on(s)
+
+    def log_session(self, firmware, vehicle, config_hash, logger_id, ticks=None):
+        fw = firmware.encode()[:64]
+        vh = vehicle.encode()[:64]
+        n = (16 + len(fw) + len(vh) + 3) & ~3
+        t = self.ticks() if ticks is None else ticks
+        o, s = self._reserve(fmt.T_SESSION, n, t)
+        if o < 0:
+            return False
+        b = self.ring.buf
+        struct.pack_into("<BBBBIII", b, o, fmt.T_SESSION, n, len(fw), len(vh), t,
+                         config_hash, logger_id)
+        self._put(o + 16, fw + vh, o + n)
+        self._commit(s)
+        return True
+
+    def _put(self, p, data, end):
+        b = self.ring.buf
+        b[p:p + len(data)] = data
+        p += len(data)
+        while p < end:
+            b[p] = 0
+            p += 1
+
+    def log_fix(self, ticks, fix_type, sats, lat, lon, alt_mm, utc_ms, utc_days,
+                speed_cms, course_cdeg, hdop_c):
+        o, s = self._reserve(fmt.T_GNSS, 32, ticks)
+        if o < 0:
+            return False
+        struct.pack_into("<BBBBIiiiIHHHH", self.ring.buf, o, fmt.T_GNSS, 32, fix_type, sats,
+                         ticks, lat, lon, alt_mm, utc_ms, utc_days, speed_cms, course_cdeg,
+                         hdop_c)
+        self._commit(s)
+        return True
+
+    def log_sync(self, ticks, source, flags, utc_days, utc_ms, utc_us=0):
+        o, s = self._reserve(fmt.T_SYNC, 16, ticks)
+        if o < 0:
+            return False
+        struct.pack_into("<BBBBIHHI", self.ring.buf, o, fmt.T_SYNC, 16, source, flags, ticks,
+                         utc_days, utc_us, utc_ms)
+        self._commit(s)
+        return True
+
+    def log_event(self, ticks, kind, code=0, text=""):
+        tx = text.encode()[:240] if isinstance(text, str) else bytes(text[:240])
+        n = (12 + len(tx) + 3) & ~3
+        o, s = self._reserve(fmt.T_EVENT, n, ticks)
+        if o < 0:
+            return False
+        struct.pack_into("<BBBBII", self.ring.buf, o, fmt.T_EVENT, n, kind, len(tx), ticks,
+                         code)
+        self._put(o + 12, tx, o + n)
+        self._commit(s)
+        return True
+
+    def log_status(self, ticks, supply_mv=0xFFFF, temp_dc=0x7FFF, free_kib=0xFFFFFFFF):
+        r = self.ring
+        hw = r.reset_high_water() * 1000 // r.size
+        w = self.seg.write_us_max // 1000
+        self.seg.write_us_max = 0
+        up = self.clock.extend(ticks) // 1000000
+        o, s = self._reserve(fmt.T_STATUS, 28, ticks)
+        if o < 0:
+            return False
+        struct.pack_into("<BBBBIIHHHhII", r.buf, o, fmt.T_STATUS, 28, 0, 0, ticks,
+                         r.drops_total, hw, min(w, 0xFFFF), supply_mv, temp_dc, free_kib, up)
+        self._commit(s)
+        return True
+
+    # ---- consumer
+
+    def _write(self, flags):
+        now = self.clock.us
+        last = self.seg.last_due(now)
+        seq = self.enc.seq
+        blk = self.enc.close(flags | (fmt.B_LAST if last else 0))
+        self.seg.write(blk, seq, now, last, flags & fmt.B_FLUSH)
+        self.blocks_written += 1
+
+    def service(self):
+        """Drain the ring into blocks; write full blocks; flush on the cadence. Call from
+        the main loop at least every 2**29 us (in practice every few ms)."""
+        now = self.ticks()
+        self.clock.extend(now)
+        ring = self.ring
+        enc = self.enc
+        while enc.fill(ring, self.clock):
+            self._write(0)
+        if ring.pending:
+            s = self.irq_off()
+            if ring.head == ring.tail:
+                ring.flush_overflow(now)
+            self.irq_on(s)
+            while enc.fill(ring, self.clock):
+                self._write(0)
+        if diff(now, self.last_flush) >= self.flush_us:
+            self.last_flush = now
+            if not enc.empty():
+                self._write(fmt.B_FLUSH)
+
+    def close(self):
+        """Clean shutdown: drain, write the partial block as the segment's last."""
+        self.flush_us = 0
+        self.service()
+        if not self.enc.empty():
+            seq = self.enc.seq
+            blk = self.enc.close(fmt.B_FLUSH | fmt.B_LAST)
+            self.seg.write(blk, seq, self.clock.us, True, True)
+        self.seg.close()

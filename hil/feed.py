@@ -28,6 +28,22 @@ from logger import Logger  # noqa: E402
 _MASK = 0x3FFFFFFF
 
 
+def lines(path):
+    # Chunked: the Unix port's readline does a system call per byte.
+    with open(path) as f:
+        rest = ""
+        while True:
+            chunk = f.read(65536)
+            if not chunk:
+                break
+            parts = (rest + chunk).split("\n")
+            rest = parts.pop()
+            for ln in parts:
+                yield ln
+    if rest:
+        yield rest
+
+
 class FeedClock:
     def __init__(self):
         self.t = 0
@@ -45,53 +61,52 @@ def main(argv):
     done = None
     fed = 0
     views = [memoryview(bytearray(64))[:n] for n in range(65)]   # one view per length
-    with open(feed) as f:
-        for line in f:
-            if not line or line[0] == "#":
-                continue
-            p = line.split(None, 8) if line[0] in "E" else line.split()
-            if not p:
-                continue
-            op = p[0]
-            clk.t = int(p[1])
-            t = clk()
-            if op == "C" or op == "D":
-                data = binascii.unhexlify(p[6]) if len(p) > 6 else b""
-                n = len(data)
-                v = views[n]
-                v[:] = data
-                fed += 1
-                if lock:
-                    micropython.heap_lock()
-                    try:
-                        ring.push_can(t, int(p[2]), int(p[3]), int(p[4]), int(p[5]), v, n,
-                                      op == "D")
-                    finally:
-                        micropython.heap_unlock()
-                else:
+    for line in lines(feed):
+        if not line or line[0] == "#":
+            continue
+        p = line.split(None, 4) if line[0] == "E" else line.split()
+        if not p:
+            continue
+        op = p[0]
+        clk.t = int(p[1])
+        t = clk()
+        if op == "C" or op == "D":
+            data = binascii.unhexlify(p[6]) if len(p) > 6 else b""
+            n = len(data)
+            v = views[n]
+            v[:] = data
+            fed += 1
+            if lock:
+                micropython.heap_lock()
+                try:
                     ring.push_can(t, int(p[2]), int(p[3]), int(p[4]), int(p[5]), v, n,
                                   op == "D")
-            elif op == "S":
-                log.service()
-            elif op == "G":
-                a = [int(x) for x in p[2:]]
-                log.log_fix(t, *a)
-            elif op == "Y":
-                a = [int(x) for x in p[2:]]
-                log.log_sync(t, *a)
-            elif op == "E":
-                log.log_event(t, int(p[2]), int(p[3]),
-                              p[4].rstrip("\n") if len(p) > 4 else "")
-            elif op == "T":
-                log.log_status(t)
-            elif op == "X":
-                log.close()
-                done, log = log, None
-            elif op == "I":
-                log = Logger(out, clk, logger_id=int(p[2]), ring_size=int(p[3]),
-                             block_shift=int(p[4]), seg_blocks=int(p[5]), seg_s=int(p[6]),
-                             flush_ms=int(p[7]), vehicle=p[8] if len(p) > 8 else "")
-                ring = log.ring
+                finally:
+                    micropython.heap_unlock()
+            else:
+                ring.push_can(t, int(p[2]), int(p[3]), int(p[4]), int(p[5]), v, n,
+                              op == "D")
+        elif op == "S":
+            log.service()
+        elif op == "G":
+            a = [int(x) for x in p[2:]]
+            log.log_fix(t, *a)
+        elif op == "Y":
+            a = [int(x) for x in p[2:]]
+            log.log_sync(t, *a)
+        elif op == "E":
+            log.log_event(t, int(p[2]), int(p[3]),
+                          p[4].rstrip("\n") if len(p) > 4 else "")
+        elif op == "T":
+            log.log_status(t)
+        elif op == "X":
+            log.close()
+            done, log = log, None
+        elif op == "I":
+            log = Logger(out, clk, logger_id=int(p[2]), ring_size=int(p[3]),
+                         block_shift=int(p[4]), seg_blocks=int(p[5]), seg_s=int(p[6]),
+                         flush_ms=int(p[7]), vehicle=p[8] if len(p) > 8 else "")
+            ring = log.ring
     last = log or done
     print("fed", fed, "drops", ring.drops_total if ring else 0,
           "blocks", last.blocks_written if last else 0)

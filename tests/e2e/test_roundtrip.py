@@ -112,40 +112,46 @@ def test_overflow_counts_are_exact(tmp_path: Path, firmware) -> None:
         return type_of[t[0]]
 
     # Walk the log against the feed: logged records are the fed ones minus the dropped
-    # ones; each run of drops is followed by exactly one overflow record whose counts
-    # equal that run, by type, and whose first/last drop times are the run's.
+    # ones; each run of drops is announced by exactly one overflow record, just before
+    # the first record logged after the run, whose counts equal that run by type and
+    # whose first/last drop times are the run's.
+    def check(ovf: Overflow | None, run: list[tuple]) -> None:
+        if not run:
+            assert ovf is None, f"overflow record at {ovf.time_us} with nothing dropped"
+            return
+        assert ovf is not None, f"{len(run)} records dropped from {run[0]} unreported"
+        assert ovf.counts == dict(Counter(rtype(p) for p in run))
+        assert ovf.time_us - ovf.first_ago_us == run[0][1]
+        assert ovf.time_us - ovf.last_ago_us == run[-1][1]
+
     i = 0
     dropped_total = 0
     overflows = 0
-    pending: list[tuple] = []
+    ovf: Overflow | None = None
     for r in recs:
         if isinstance(r, SessionStart):
             continue
         if isinstance(r, Overflow):
+            assert ovf is None, "two overflow records for one run of drops"
+            ovf = r
             overflows += 1
-            assert pending, f"overflow record at {r.time_us} with nothing dropped"
-            counts: dict[int, int] = {}
-            for p in pending:
-                counts[rtype(p)] = counts.get(rtype(p), 0) + 1
-            assert r.counts == counts
-            assert r.time_us - r.first_ago_us == pending[0][1]
-            assert r.time_us - r.last_ago_us == pending[-1][1]
-            dropped_total += len(pending)
-            pending = []
             continue
         g = as_fed(r)
+        run = []
         while fed[i] != g:
             assert fed[i][1] <= g[1], f"logged {g} was never fed (next fed {fed[i]})"
-            assert not (fed[i][0] == "status"), "status records come from the main loop"
-            pending.append(fed[i])
+            run.append(fed[i])
             i += 1
-        assert not pending, f"drops before {g} were never reported"
+        check(ovf, run)
+        dropped_total += len(run)
+        ovf = None
         i += 1
-    assert i == len(fed) and not pending
+    check(ovf, fed[i:])
+    dropped_total += len(fed) - i
     assert overflows >= 10 and dropped_total > 500
     assert f"drops {dropped_total}" in summary                 # the firmware's own count
     fed_by_type = Counter(rtype(p) for p in fed)
     logged_by_type = Counter(rtype(t) for t in map(as_fed, recs) if t is not None)
     lost = {k: fed_by_type[k] - logged_by_type[k] for k in fed_by_type
             if fed_by_type[k] != logged_by_type[k]}
-    assert dump.overflow_totals() == lost
+    assert dump.overflow_totals == lost

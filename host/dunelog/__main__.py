@@ -1,0 +1,7 @@
+"""``python -m dunelog``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,685 @@
+# Board configuration (docs/CONFIG.md): one JSON file, validated at boot against SCHEMA,
+# which is defined once below and used both to check values and to fill in defaults.
+#
+# A bad config never stops logging: load_config() falls back to the last good config
+# (a copy the firmware keeps of the last file that validated), or to the defaults, and
+# returns the reason as text for the caller to record (event record + LED pattern).
+#
+# FrameFilter compiles one CAN channel's acceptance filters and per-id prescalers into
+# preallocated arrays; its accept() runs in the CAN receive path and never allocates.
+import os
+import json
+import errno
+import binascii
+from array import array
+from micropython import const
+
+_MASK = const(0x3FFFFFFF)     # 30-bit ticks_us period (= clock.MASK)
+_STD = const(0x7FF)           # largest 11-bit id
+_XID = const(0x1FFFFFFF)      # largest 29-bit id
+_EXTBIT = const(0x20000000)   # prescaler key: id | _EXTBIT for extended ids (< 2**30)
+MAX_BYTES = const(16384)      # largest config file read
+MAX_SHOWN = const(32)         # errors listed in the error text (all are counted)
+
+# ---- schema nodes -----------------------------------------------------------------
+# leaf:  (kind, default, a, b[, c])      dict: (DICT, ((key, node), ...), check)
+# list:  (LIST, item, max_items, default_items, check)
+# check(out, raw, path, errs) adds cross-field errors once the fields are validated.
+INT = const(0)      # (INT, default, lo, hi)             integer lo..hi
+ONE = const(1)      # (ONE, default, choices)            one of the choices (same type)
+BOOL = const(2)     # (BOOL, default)                    true / false
+STR = const(3)      # (STR, default, lo, hi)             string of lo..hi UTF-8 bytes
+CANID = const(4)    # (CANID, default, lo, hi)           integer or "0x..." hex string
+NAME = const(5)     # (NAME, default, lo, hi, maxlen)    null, integer lo..hi or name
+DICT = const(6)
+LIST = const(7)
+
+
+class _Mark:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+ABSENT = _Mark("ABSENT")        # optional key: left out of the config when not given
+REQUIRED = _Mark("REQUIRED")    # no default: the key must be given
+INDEX = _Mark("INDEX")          # default: the item's position in its list
+_BAD = _Mark("BAD")             # a value that failed validation
+
+
+def _check_filter(f, raw, path, errs):
+    has_id = "id" in raw
+    has_range = "from" in raw or "to" in raw
+    if has_id and has_range:
+        errs.append("%s: give either id (and mask) or from and to, not both" % path)
+        return
+    if not has_id and not has_range:
+        errs.append("%s: needs id (and mask) or from and to" % path)
+        return
+    if has_range:
+        for k in ("from", "to"):
+            if k not in raw:
+                errs.append("%s.%s: missing (from and to go together)" % (path, k))
+        if "mask" in raw:
+            errs.append("%s.mask: only with id, not with from and to" % path)
+    if "ext" not in f:                      # invalid ext: widths unknown, said already
+        return
+    w = _XID if f["ext"] else _STD
+    if has_id and "mask" not in raw:
+        f["mask"] = w                       # exact match
+    _check_width(f, ("id", "mask", "from", "to"), w, path, errs)
+    if "from" in f and "to" in f and f["from"] > f["to"]:
+        errs.append("%s: from 0x%X greater than to 0x%X" % (path, f["from"], f["to"]))
+
+
+def _check_width(d, keys, w, path, errs):
+    for k in keys:
+        if k in d and d[k] > w:
+            errs.append("%s.%s: 0x%X out of range 0x0..0x%X for %s id (ext %s)"
+                        % (path, k, d[k], w, "an extended" if w == _XID else "a standard",
+                           "true" if w == _XID else "false"))
+            del d[k]
+
+
+def _check_prescale(p, raw, path, errs):
+    if "ext" in p:
+        _check_width(p, ("id",), _XID if p["ext"] else _STD, path, errs)
+
+
+def _check_obd(o, raw, path, errs):
+    if o.get("enabled") and "pids" in o and not o["pids"]:
+        errs.append("%s.pids: empty; polling needs at least one PID" % path)
+
+
+def _check_channel(c, raw, path, errs):
+    obd = c.get("obd")
+    if obd and obd.get("enabled") and c.get("listen_only") is True:
+        errs.append("%s.obd.enabled: true needs %s.listen_only false (listen-only never "
+                    "transmits)" % (path, path))
+    seen = {}
+    for i, p in enumerate(c.get("prescale", ())):
+        if "id" in p and "ext" in p:
+            key = p["id"] | (_EXTBIT if p["ext"] else 0)
+            if key in seen:
+                errs.append("%s.prescale[%d]: id 0x%X (ext %s) repeats %s.prescale[%d]"
+                            % (path, i, p["id"], _show(p["ext"]), path, seen[key]))
+            else:
+                seen[key] = i
+
+
+def _check_channels(chans, raw, path, errs):
+    seen = {}
+    for i, c in enumerate(chans):
+        n = c.get("channel")
+        if n is None:
+            continue
+        if n in seen:
+            errs.append("%s[%d].channel: %d already used by %s[%d]" % (path, i, n, path, seen[n]))
+        else:
+            seen[n] = i
+
+
+_FILTER = (DICT, (
+    ("action", (ONE, "accept", ("accept", "reject"))),
+    ("ext", (BOOL, False)),
+    ("id", (CANID, ABSENT, 0, _XID)),
+    ("mask", (CANID, ABSENT, 0, _XID)),
+    ("from", (CANID, ABSENT, 0, _XID)),
+    ("to", (CANID, ABSENT, 0, _XID)),
+), _check_filter)
+
+_PRESCALE = (DICT, (
+    ("id", (CANID, REQUIRED, 0, _XID)),
+    ("ext", (BOOL, False)),
+    ("min_interval_ms", (INT, REQUIRED, 1, 60000)),
+), _check_prescale)
+
+_OBD = (DICT, (
+    ("enabled", (BOOL, False)),
+    ("pids", (LIST, (INT, REQUIRED, 0, 255), 16, [], None)),
+    ("interval_ms", (INT, 1000, 100, 60000)),
+    ("ext", (BOOL, False)),
+), _check_obd)
+
+_CHANNEL = (DICT, (
+    ("channel", (INT, INDEX, 0, 3)),
+    ("port", (NAME, None, 0, 3, 15)),
+    ("bitrate", (ONE, 500000, (10000, 20000, 33333, 50000, 83333, 100000, 125000, 250000,
+                               500000, 800000, 1000000))),
+    ("fd", (BOOL, False)),
+    ("data_bitrate", (ONE, 2000000, (1000000, 2000000, 4000000, 5000000, 8000000))),
+    ("listen_only", (BOOL, True)),
+    ("filters", (LIST, _FILTER, 32, [], None)),
+    ("prescale", (LIST, _PRESCALE, 64, [], None)),
+    ("obd", _OBD),
+), _check_channel)
+
+SCHEMA = (DICT, (
+    ("version", (ONE, 1, (1,))),
+    ("logger", (DICT, (
+        ("id", (INT, 0, 0, 0xFFFFFFFF)),
+        ("vehicle", (STR, "", 0, 32)),
+    ), None)),
+    ("can", (LIST, _CHANNEL, 4, [{}], _check_channels)),
+    ("gnss", (DICT, (
+        ("enabled", (BOOL, True)),
+        ("port", (NAME, None, 0, 9, 64)),
+        ("baud", (ONE, 9600, (4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
+                              921600))),
+        ("protocol", (ONE, "nmea", ("nmea", "ubx", "auto"))),
+        ("rate_hz", (ONE, 1, (1, 2, 4, 5, 8, 10, 20, 25))),
+        ("pps_pin", (NAME, None, -1, 255, 16)),
+    ), None)),
+    ("storage", (DICT, (
+        ("root", (STR, "/sd/dunelog", 1, 64)),
+        ("block_size", (ONE, 4096, (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536))),
+        ("segment_mb", (INT, 16, 1, 4095)),
+        ("segment_s", (INT, 3600, 10, 86400)),
+        ("flush_ms", (INT, 1000, 100, 60000)),
+        ("card_full", (ONE, "stop", ("stop", "overwrite"))),
+        ("reserve_mb", (INT, 16, 1, 4096)),
+        ("ring_kib", (INT, 32, 4, 4096)),
+    ), None)),
+    ("status_s", (INT, 10, 1, 3600)),
+    ("pins", (DICT, (
+        ("led", (NAME, None, -1, 255, 16)),
+        ("button", (NAME, None, -1, 255, 16)),
+    ), None)),
+    ("watchdog_ms", (INT, 8000, 1000, 32000)),
+), None)
+
+
+# ---- validation ---------------------------------------------------------------------
+
+def _show(v):
+    """A value as it appears in an error message (JSON-like, short)."""
+    t = type(v)
+    if t is dict:
+        return "{...}"
+    if t is list or t is tuple:
+        return "[...]"
+    out = []
+    if t is str:
+        _quote(v, out, False)           # messages keep non-ASCII text readable
+    else:
+        _dump(v, out)
+    s = "".join(out)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _bad(errs, path, v, rule):
+    errs.append("%s: %s %s" % (path or "config", _show(v), rule))
+    return _BAD
+
+
+def _hex(s):
+    # "0x7DF" -> 2015; anything else -> None
+    if len(s) < 3 or len(s) > 10 or s[:2] not in ("0x", "0X"):
+        return None
+    n = 0
+    for c in s[2:]:
+        d = "0123456789abcdef".find(c.lower())
+        if d < 0:
+            return None
+        n = n * 16 + d
+    return n
+
+
+def _default(node, path, errs, idx):
+    k = node[0]
+    if k == DICT:
+        return _val(node, {}, path, errs, idx)
+    if k == LIST:
+        return _val(node, node[3], path, errs, idx)
+    d = node[1]
+    if d is REQUIRED:
+        errs.append("%s: missing (required)" % path)
+        return _BAD
+    if d is INDEX:
+        return _val(node, idx, path, errs, idx)
+    return d
+
+
+def _val(node, v, path, errs, idx):
+    k = node[0]
+    t = type(v)
+    if k == DICT:
+        if t is not dict:
+            return _bad(errs, path, v, "not an object")
+        out = {}
+        fields = node[1]
+        for key, sub in fields:
+            p = path + "." + key if path else key
+            x = _val(sub, v[key], p, errs, idx) if key in v else _default(sub, p, errs, idx)
+            if x is not _BAD and x is not ABSENT:
+                out[key] = x
+        for key in sorted(v):
+            if key[:1] != "_":                  # "_comment" etc.: ignored
+                for f in fields:
+                    if f[0] == key:
+                        break
+                else:
+                    errs.append("%s: unknown key" % (path + "." + key if path else key))
+        if node[2] is not None:
+            node[2](out, v, path or "config", errs)
+        return out
+    if k == LIST:
+        if t is not list:
+            return _bad(errs, path, v, "not a list")
+        if len(v) > node[2]:
+            errs.append("%s: %d items, at most %d" % (path, len(v), node[2]))
+        out = []
+        for i in range(len(v)):
+            x = _val(node[1], v[i], "%s[%d]" % (path, i), errs, i)
+            if x is not _BAD:
+                out.append(x)
+        if node[4] is not None:
+            node[4](out, v, path, errs)
+        return out
+    if k == INT:
+        if t is not int:
+            return _bad(errs, path, v, "not an integer")
+        if v < node[2] or v > node[3]:
+            return _bad(errs, path, v, "out of range %d..%d" % (node[2], node[3]))
+        return v
+    if k == ONE:
+        c = node[2]
+        if t is type(c[0]) and v in c:
+            return v
+        return _bad(errs, path, v, "not one of " + ", ".join([_show(x) for x in c]))
+    if k == BOOL:
+        if t is bool:
+            return v
+        return _bad(errs, path, v, "not true or false")
+    if k == STR:
+        if t is not str:
+            return _bad(errs, path, v, "not a string")
+        n = len(v.encode())
+        if n < node[2] or n > node[3]:
+            return _bad(errs, path, v, "is %d bytes, allowed %d..%d" % (n, node[2], node[3]))
+        return v
+    if k == CANID:
+        x = _hex(v) if t is str else v
+        if type(x) is not int:
+            return _bad(errs, path, v, 'not an integer or a "0x..." hex string')
+        if x < node[2] or x > node[3]:
+            errs.append("%s: 0x%X out of range 0x%X..0x%X" % (path, x, node[2], node[3])
+                        if x >= 0 else "%s: %d out of range 0x%X..0x%X"
+                        % (path, x, node[2], node[3]))
+            return _BAD
+        return x
+    if k == NAME:
+        if v is None:
+            return v
+        if t is int:
+            if v < node[2] or v > node[3]:
+                return _bad(errs, path, v, "out of range %d..%d" % (node[2], node[3]))
+            return v
+        if t is str:
+            n = len(v.encode())
+            if n < 1 or n > node[4]:
+                return _bad(errs, path, v, "is %d bytes, allowed 1..%d" % (n, node[4]))
+            return v
+        return _bad(errs, path, v, "not an integer, a name or null")
+    return _bad(errs, path, v, "has no schema")
+
+
+def validate(raw):
+    """Check a parsed JSON value against SCHEMA. Returns (cfg, errors): cfg has every
+    default filled in; errors lists every problem as "path: value rule" (empty if valid).
+    When errors is not empty, cfg is incomplete and must not be used."""
+    errs = []
+    cfg = _val(SCHEMA, raw, "", errs, 0)
+    return (cfg if cfg is not _BAD else {}), errs
+
+
+def defaults():
+    """The config in force when there is no config file at all."""
+    return validate({})[0]
+
+
+# ---- canonical form and hash ----------------------------------------------------------
+# Canonical bytes = CPython json.dumps(cfg, sort_keys=True, separators=(",", ":")) with
+# its default ensure_ascii=True, so host tools can compute the same hash.
+
+_ESC = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r",
+        0x09: "\\t"}
+
+
+def _quote(s, out, ascii=True):
+    out.append('"')
+    for c in s:
+        o = ord(c)
+        if (0x20 <= o < 0x7F or (o > 0x9F and not ascii)) and o != 0x22 and o != 0x5C:
+            out.append(c)
+        elif o in _ESC:
+            out.append(_ESC[o])
+        elif o > 0xFFFF:
+            o -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 | (o >> 10), 0xDC00 | (o & 0x3FF)))
+        else:
+            out.append("\\u%04x" % o)
+    out.append('"')
+
+
+def _dump(v, out):
+    t = type(v)
+    if v is None:
+        out.append("null")
+    elif t is bool:
+        out.append("true" if v else "false")
+    elif t is int:
+        out.append(str(v))
+    elif t is str:
+        _quote(v, out)
+    elif t is dict:
+        out.append("{")
+        first = True
+        for k in sorted(v):
+            if not first:
+                out.append(",")
+            first = False
+            _quote(k, out)
+            out.append(":")
+            _dump(v[k], out)
+        out.append("}")
+    elif t is list or t is tuple:
+        out.append("[")
+        for i in range(len(v)):
+            if i:
+                out.append(",")
+            _dump(v[i], out)
+        out.append("]")
+    else:
+        out.append(repr(v))          # floats etc.: only ever shown in error messages
+
+
+def canonical(cfg):
+    """The config as canonical JSON bytes (sorted keys, no spaces, ASCII)."""
+    out = []
+    _dump(cfg, out)
+    return "".join(out).encode()
+
+
+def config_hash(cfg):
+    """CRC-32 of the canonical bytes: the config_hash of segment headers and sessions."""
+    return binascii.crc32(canonical(cfg)) & 0xFFFFFFFF
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+last_note = None        # what the last load_config() did, in words (also when all is well)
+_MISSING = "missing"
+
+
+def _absent(path, e):
+    # ENOENT, or (ports whose OSError codes differ from errno's) not in its directory
+    if e.args and e.args[0] == errno.ENOENT:
+        return True
+    i = path.rfind("/")
+    try:
+        return path[i + 1:] not in os.listdir(path[:i] if i > 0 else ("/" if i == 0 else "."))
+    except OSError:
+        return False
+
+
+def _read(path):
+    """-> (cfg, None, ()) if valid; else (None, reason, errors). reason _MISSING: no file."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if _absent(path, e):
+            return None, _MISSING, ()
+        return None, "unreadable (%s)" % e, ()
+    if st[0] & 0x4000:
+        return None, "unreadable (a directory)", ()
+    if st[6] > MAX_BYTES:
+        return None, "too large (%d bytes, at most %d)" % (st[6], MAX_BYTES), ()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, "unreadable (%s)" % e, ()
+    if data[:3] == b"\xef\xbb\xbf":         # UTF-8 BOM from a Windows editor
+        data = data[3:]
+    try:
+        text = data.decode()
+    except UnicodeError:
+        return None, "not UTF-8 text", ()
+    try:
+        raw = json.loads(text)
+    except ValueError as e:
+        return None, "invalid JSON (%s)" % e, ()
+    cfg, errs = validate(raw)
+    if errs:
+        return None, "%d error%s" % (len(errs), "" if len(errs) == 1 else "s"), errs
+    return cfg, None, ()
+
+
+def _save(path, data):
+    """Write data to path atomically (tmp file, then rename) unless it already holds it.
+    Returns a note."""
+    try:
+        with open(path, "rb") as f:
+            if f.read() == data:
+                return "last good unchanged"
+    except OSError:
+        pass
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, path)            # FAT: vfs replaces; littlefs: atomic replace
+        if hasattr(os, "sync"):
+            os.sync()
+    except OSError as e:
+        return "could not save last good %s (%s)" % (path, e)
+    return "saved as last good %s" % path
+
+
+def _lines(errs):
+    s = "".join(["\n" + e for e in errs[:MAX_SHOWN]])
+    if len(errs) > MAX_SHOWN:
+        s += "\n... and %d more" % (len(errs) - MAX_SHOWN)
+    return s
+
+
+def _load(path, last_good_path):
+    global last_note
+    cfg, why, errs = _read(path)
+    if cfg is not None:
+        b = canonical(cfg)
+        h = binascii.crc32(b) & 0xFFFFFFFF
+        last_note = "config %s ok (crc 0x%08x); %s" % (path, h, _save(last_good_path, b))
+        return cfg, h, None
+    if why is _MISSING:
+        cfg = defaults()
+        h = config_hash(cfg)
+        last_note = "no config file %s: using defaults (crc 0x%08x)" % (path, h)
+        return cfg, h, None
+    head = "config %s rejected: %s" % (path, why)
+    detail = _lines(errs)
+    cfg, why2, errs2 = _read(last_good_path)
+    if cfg is not None:
+        h = config_hash(cfg)
+        use = "using last good %s (crc 0x%08x)" % (last_good_path, h)
+    else:
+        cfg = defaults()
+        h = config_hash(cfg)
+        if why2 is _MISSING:
+            use = "using defaults (crc 0x%08x), no last good config" % h
+        else:
+            use = "using defaults (crc 0x%08x), last good %s rejected too: %s" % (
+                h, last_good_path, why2)
+            detail += _lines(["last good: " + e for e in errs2])
+    text = head + "; " + use + detail
+    last_note = text
+    return cfg, h, text
+
+
+def load_config(path, last_good_path):
+    """Load and validate the config file. Returns (cfg, hash, error_text or None).
+
+    Valid file: it is used and saved (canonical form) as the last good config.
+    No file: the defaults, no error (see last_note). Unreadable or invalid file: the last
+    good config (if it validates) or the defaults, and error_text says why: a first line
+    naming the file, the reason and what is used instead, then one line per error.
+    Never raises."""
+    global last_note
+    try:
+        return _load(path, last_good_path)
+    except Exception as e:  # noqa: BLE001 - a config problem must never stop logging
+        cfg = defaults()
+        h = config_hash(cfg)
+        last_note = "config %s: internal error %r; using defaults (crc 0x%08x)" % (path, e, h)
+        return cfg, h, last_note
+
+
+# ---- what the rest of the firmware needs -------------------------------------------------
+
+def logger_kwargs(cfg, config_hash=0):
+    """Keyword arguments for logger.Logger (except ticks_fn and firmware)."""
+    st = cfg["storage"]
+    bs = st["block_size"]
+    shift = 9
+    while (1 << shift) < bs:
+        shift += 1
+    return {
+        "root": st["root"],
+        "logger_id": cfg["logger"]["id"],
+        "vehicle": cfg["logger"]["vehicle"],
+        "config_hash": config_hash,
+        "ring_size": st["ring_kib"] * 1024,
+        "block_shift": shift,
+        # segment_mb is the whole file: the segment header takes one block
+        "seg_blocks": max(1, st["segment_mb"] * 1048576 // bs - 1),
+        "seg_s": st["segment_s"],
+        "flush_ms": st["flush_ms"],
+    }
+
+
+def tx_allowed(chan):
+    """True only if this channel's config explicitly asks the logger to transmit."""
+    return not chan["listen_only"] and chan["obd"]["enabled"]
+
+
+def frame_filters(cfg):
+    """One FrameFilter per channel number (list index = channel, as Capture indexes it);
+    a channel number without a config entry gets a pass-everything filter."""
+    chans = cfg["can"]
+    n = 0
+    for c in chans:
+        n = max(n, c["channel"] + 1)
+    out = [None] * n
+    for c in chans:
+        out[c["channel"]] = FrameFilter(c)
+    if None in out:
+        open_ = FrameFilter({"filters": [], "prescale": []})
+        for i in range(n):
+            if out[i] is None:
+                out[i] = open_
+    return out
+
+
+class FrameFilter:
+    """One channel's acceptance filters and prescalers, compiled into preallocated arrays.
+
+    accept(cid, ext, ticks) -> bool, allocation-free (CAN rx path, under heap_lock):
+    filters are tried in order and the first match decides; with no filter everything is
+    accepted; with reject filters only, an unmatched frame is accepted; with any accept
+    filter, an unmatched frame is rejected. A frame that passes is then thinned by its
+    id's prescaler (if any): at most one frame per min_interval_ms is kept.
+    A standard and an extended frame with the same number are different ids."""
+
+    def __init__(self, chan):
+        fl = chan["filters"]
+        n = len(fl)
+        self.nf = n
+        self.fk = bytearray(n)          # bit 0 range, bit 1 ext, bit 2 accept
+        self.fa = array("i", [0] * n)   # range: from;  mask: id & mask
+        self.fb = array("i", [0] * n)   # range: to;    mask: mask
+        acc = False
+        for i in range(n):
+            f = fl[i]
+            k = 2 if f["ext"] else 0
+            if f["action"] == "accept":
+                k |= 4
+                acc = True
+            if "from" in f:
+                k |= 1
+                self.fa[i] = f["from"]
+                self.fb[i] = f["to"]
+            else:
+                self.fa[i] = f["id"] & f["mask"]
+                self.fb[i] = f["mask"]
+            self.fk[i] = k
+        self.default = not acc
+        ps = sorted([(p["id"] | (_EXTBIT if p["ext"] else 0), p["min_interval_ms"] * 1000)
+                     for p in chan["prescale"]])
+        m = len(ps)
+        self.np = m
+        self.pk = array("i", [p[0] for p in ps])     # sorted keys: id | ext << 29
+        self.pi = array("i", [p[1] for p in ps])     # interval, us
+        self.pl = array("i", [-1] * m)               # last kept frame's ticks; -1 none
+        self.n_reject = 0               # frames refused by the filters (30-bit, wraps)
+        self.n_thin = 0                 # frames dropped by a prescaler (30-bit, wraps)
+
+    def accept(self, cid, ext, t):
+        x = 2 if ext else 0
+        n = self.nf
+        if n:
+            ok = self.default
+            k = self.fk
+            a = self.fa
+            b = self.fb
+            i = 0
+            while i < n:
+                f = k[i]
+                if (f & 2) == x:
+                    if f & 1:
+                        if a[i] <= cid <= b[i]:
+                            ok = f & 4
+                            break
+                    elif (cid & b[i]) == a[i]:
+                        ok = f & 4
+                        break
+                i += 1
+            if not ok:
+                self.n_reject = (self.n_reject + 1) & _MASK
+                return False
+        m = self.np
+        if m:
+            key = (cid | _EXTBIT) if ext else cid
+            pk = self.pk
+            lo = 0
+            hi = m
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if pk[mid] < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < m and pk[lo] == key:
+                t &= _MASK
+                pl = self.pl
+                last = pl[lo]
+                if last >= 0 and ((t - last) & _MASK) < self.pi[lo]:
+                    self.n_thin = (self.n_thin + 1) & _MASK
+                    return False
+                pl[lo] = t
+        return True
+
+    def refresh(self, t):
+        """Forget prescaler times older than their interval. Call from the main loop at
+        least every 2**29 us (with the rx callback held off, or accept that a frame racing
+        this call may be kept early): without it an id silent for more than one ticks
+        period (17.9 min) can lose one frame it should have kept."""
+        t &= _MASK
+        pl = self.pl
+        pi = self.pi
+        for i in range(self.np):
+            last = pl[i]
+            if last >= 0 and ((t - last) & _MASK) >= pi[i]:
+                pl[i] = -1

@@ -23,14 +23,16 @@ def _nop1(_s):
 class Logger:
     def __init__(self, root, ticks_fn, logger_id=0, vehicle="", firmware="0.1.0",
                  config_hash=0, ring_size=32768, block_shift=12, seg_blocks=4096,
-                 seg_s=3600, flush_ms=1000, irq_off=_nop, irq_on=_nop1):
+                 seg_s=3600, flush_ms=1000, irq_off=_nop, irq_on=_nop1, free_fn=None,
+                 reserve_kib=0, card_full="stop"):
         self.ticks = ticks_fn
         self.clock = Clock(ticks_fn)
         self.ring = Ring(ring_size)
         self.boot = next_boot(root)
         self.enc = BlockEncoder(block_shift, logger_id, self.boot)
         self.seg = SegmentWriter(root, logger_id, self.boot, block_shift, seg_blocks,
-                                 seg_s * 1000000, firmware, vehicle, config_hash, ticks_fn)
+                                 seg_s * 1000000, firmware, vehicle, config_hash, ticks_fn,
+                                 free_fn, reserve_kib, card_full)
         self.flush_us = flush_ms * 1000
         self.irq_off = irq_off        # HAL: hold the CAN rx callback off (board: machine.disable_irq)
         self.irq_on = irq_on

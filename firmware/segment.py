@@ -44,7 +44,8 @@ def next_boot(root):
 
 class SegmentWriter:
     def __init__(self, root, logger_id, boot, block_shift, seg_blocks, seg_us,
-                 firmware, vehicle, config_hash, ticks_fn=None):
+                 firmware, vehicle, config_hash, ticks_fn=None, free_fn=None,
+                 reserve_kib=0, card_full="stop"):
         self.root = root
         self.logger_id = logger_id
         self.boot = boot
@@ -62,6 +63,12 @@ class SegmentWriter:
         self.created_us = 0
         self.write_us_max = 0             # longest block write, for status records
         self.bytes_written = 0
+        self.free = free_fn               # free space in KiB, or None: not checked
+        self.reserve_kib = reserve_kib    # keep this much free on the card
+        self.card_full = card_full        # "stop" or "overwrite" (oldest segments first)
+        self.stopped = False              # card full under "stop": nothing more is written
+        self.blocks_lost = 0              # blocks not written since the card filled
+        self.deleted = 0                  # old segments removed under "overwrite"
 
     def _header(self, first_seq, now_us):
         h = bytearray(self.bs)
@@ -75,13 +82,50 @@ class SegmentWriter:
         struct.pack_into("<I", h, self.bs - 4, binascii.crc32(memoryview(h)[0:self.bs - 4]))
         return h
 
+    def _oldest(self):
+        # Oldest segment on the card by (boot, segment), never the one being written.
+        best = None
+        for name in os.listdir(self.root):
+            if len(name) == 16 and name[0] == "B" and name.endswith(".dlg"):
+                try:
+                    key = (int(name[1:6]), int(name[8:12]))
+                except ValueError:
+                    continue
+                if key != (self.boot, self.seg) and (best is None or key < best[0]):
+                    best = (key, name)
+        return best[1] if best else None
+
+    def _make_room(self):
+        """Card (nearly) full: apply the policy. True if writing may go on."""
+        if self.card_full == "overwrite":
+            while self.free is not None:
+                if self.free() >= self.reserve_kib + (self.bs >> 10) * 4:
+                    return True
+                name = self._oldest()
+                if name is None:
+                    break
+                os.remove(self.root + "/" + name)
+                self.deleted += 1
+            if self.free is None:
+                name = self._oldest()
+                if name is not None:
+                    os.remove(self.root + "/" + name)
+                    self.deleted += 1
+                    return True
+        self.stopped = True
+        return False
+
     def open(self, first_seq, now_us):
+        if self.free is not None and self.free() < self.reserve_kib + (self.bs >> 10) * 4:
+            if not self._make_room():
+                return False
         self.seg += 1
         self.f = open(self.root + "/" + seg_name(self.boot, self.seg), "wb")
         self.f.write(self._header(first_seq, now_us))
         self.f.flush()
         self.blocks = 0
         self.created_us = now_us
+        return True
 
     def last_due(self, now_us):
         """True if the next block written should close the segment."""
@@ -91,22 +135,41 @@ class SegmentWriter:
                 or now_us - self.created_us >= self.seg_us)
 
     def write(self, block, seq, now_us, last, flush):
-        if self.f is None:
-            self.open(seq, now_us)
-        t0 = self.ticks() if self.ticks else 0
-        self.f.write(block)
-        if flush or last:
-            self.f.flush()
-        if self.ticks:
-            d = (self.ticks() - t0) & 0x3FFFFFFF
-            if d > self.write_us_max:
-                self.write_us_max = d
-        self.blocks += 1
-        self.bytes_written += self.bs
-        if last:
-            self.close()
+        """Append one block. On a full card the policy decides: "overwrite" removes the
+        oldest segments and continues in a new file; "stop" stops writing (counted)."""
+        for attempt in range(3):
+            if self.stopped:
+                self.blocks_lost += 1
+                return False
+            if self.f is None and not self.open(seq, now_us):
+                self.blocks_lost += 1
+                return False
+            t0 = self.ticks() if self.ticks else 0
+            try:
+                self.f.write(block)
+                if flush or last:
+                    self.f.flush()
+            except OSError:
+                # ENOSPC (or a card error): this file may end in a torn block, which the
+                # reader reports; continue in a fresh segment if the policy allows.
+                self.close()
+                self._make_room()          # sets stopped when no room can be made
+            if self.ticks:
+                d = (self.ticks() - t0) & 0x3FFFFFFF
+                if d > self.write_us_max:
+                    self.write_us_max = d
+            self.blocks += 1
+            self.bytes_written += self.bs
+            if last:
+                self.close()
+            return True
+        self.blocks_lost += 1
+        return False
 
     def close(self):
         if self.f is not None:
-            self.f.close()
+            try:
+                self.f.close()
+            except OSError:
+                pass
             self.f = None

@@ -1,0 +1,185 @@
+# The logger application: boot (config, storage, logger, CAN, GNSS, watchdog), then the
+# main loop. CAN is drained first and between every other job, so it never starves; any
+# exception in the loop is recorded as an error event and the loop goes on.
+import sys
+import io
+import time
+
+import fmt
+import config
+from logger import Logger
+from capture import Capture
+from clock import diff
+
+VERSION = "0.2.0"
+CONFIG = "config.json"             # on the board's flash, beside main.py
+LAST_GOOD = "config.last.json"
+
+# LED patterns: (on_ms, period_ms) repeating
+_OK = (50, 1000)                   # short blink every second: logging
+_CFG = (150, 300)                  # fast blinking: bad config, running on the last good one
+_STOP = (1000, 1000)               # steady: card full under "stop", not logging
+_ERR = (50, 100)                   # flicker for 5 s after an exception
+
+
+class App:
+    def __init__(self, hal, config_path=CONFIG, last_good=LAST_GOOD):
+        self.hal = hal
+        t = hal.ticks()
+        self.errors = 0
+        self.err_until = t
+        cfg, chash, err = config.load_config(config_path, last_good)
+        self.cfg = cfg
+        kw = config.logger_kwargs(cfg, chash)
+        st = cfg["storage"]
+        root = hal.storage_root(kw.pop("root"))
+        self.log = Logger(root, hal.ticks, firmware=VERSION, irq_off=hal.irq_off,
+                          irq_on=hal.irq_on, free_fn=hal.free_kib,
+                          reserve_kib=st["reserve_mb"] * 1024, card_full=st["card_full"], **kw)
+        self.cfg_error = err
+        if err:
+            self.log.log_event(t, fmt.EV_CONFIG, 1, err)
+        elif config.last_note:
+            self.log.log_event(t, fmt.EV_CONFIG, 0, config.last_note)
+        self.filters = config.frame_filters(cfg)
+        self.cap = Capture(self.log.ring, self.filters)
+        for ch in cfg["can"]:
+            try:
+                hal.can_open(ch, self.cap)
+            except Exception as e:      # a missing transceiver must not stop GNSS logging
+                self.error(e, "can_open channel %d" % ch["channel"])
+        self.gbuf = bytearray(512)
+        self.gnss = None
+        g = cfg["gnss"]
+        if g["enabled"]:
+            try:
+                from gnss import GnssParser
+                self.gnss = GnssParser(self.log.log_fix, self._sync)
+                hal.gnss_open(g)
+            except Exception as e:
+                self.error(e, "gnss_open")
+        self.rtc_set = False
+        self.status_us = cfg["status_s"] * 1000000
+        self.last_status = t
+        self.last_refresh = t
+        self.presses = 0
+        self.loops = 0
+        self.boot_t = t
+        hal.wdt_start(cfg["watchdog_ms"])
+
+    def _sync(self, ticks, source, flags, utc_days, utc_ms, utc_us):
+        self.log.log_sync(ticks, source, flags, utc_days, utc_ms, utc_us)
+        if not self.rtc_set and utc_days != 0xFFFF:
+            self.rtc_set = True
+            y, mo, d = _civil(utc_days)
+            s = utc_ms // 1000
+            try:
+                self.hal.set_rtc(y, mo, d, s // 3600, s // 60 % 60, s % 60)
+            except Exception as e:
+                self.error(e, "set_rtc")
+
+    def error(self, e, where=""):
+        """Record an exception as an error event (kind 3) and keep going."""
+        self.errors += 1
+        buf = io.StringIO()
+        sys.print_exception(e, buf)
+        t = self.hal.ticks()
+        self.err_until = (t + 5000000) & 0x3FFFFFFF
+        try:
+            self.log.log_event(t, fmt.EV_ERROR, self.errors, (where + ": " + buf.getvalue())[-240:])
+        except Exception:
+            pass
+
+    def _led(self, t):
+        if self.log.seg.stopped:
+            p = _STOP
+        elif diff(self.err_until, t) > 0:
+            p = _ERR
+        elif self.cfg_error:
+            p = _CFG
+        else:
+            p = _OK
+        self.hal.led((t // 1000) % p[1] < p[0])
+
+    def step(self):
+        """One main-loop pass."""
+        self.loops += 1
+        hal = self.hal
+        cap = self.cap
+        hal.can_poll(cap)
+        self.log.service()
+        if self.gnss is not None:
+            n = hal.gnss_read(self.gbuf)
+            if n:
+                self.gnss.feed(self.gbuf, n, hal.ticks())
+            hal.can_poll(cap)
+        t = hal.ticks()
+        if diff(t, self.last_refresh) >= 1000000:
+            self.last_refresh = t
+            for f in self.filters:
+                f.refresh(t)
+        if diff(t, self.last_status) >= self.status_us:
+            self.last_status = t
+            self.log.log_status(t, hal.supply_mv(), hal.temp_dc(), hal.free_kib())
+        if hal.button():
+            self.presses += 1
+            self.log.log_event(t, fmt.EV_BUTTON, self.presses, "mark %d" % self.presses)
+        self._led(t)
+        hal.wdt_feed()
+
+    def run(self, seconds=None):
+        """Log until stopped (or for seconds, in tests); exceptions are recorded and the loop
+        restarts."""
+        t0 = time.ticks_ms()
+        while seconds is None or time.ticks_diff(time.ticks_ms(), t0) < seconds * 1000:
+            try:
+                self.step()
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:
+                self.error(e, "main loop")
+
+    def close(self):
+        self.log.close()
+        c = self.cap
+        print("dunelog: rx %d rejected %d drops %d blocks %d errors %d loops %d" % (
+            c.rx, c.rejected, self.log.ring.drops_total, self.log.blocks_written, self.errors,
+            self.loops))
+
+
+def _civil(days):
+    # days since 1970-01-01 -> (y, m, d); integer only (H. Hinnant's civil_from_days)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+def board_hal():
+    """The HAL for the board this runs on."""
+    p = sys.platform
+    if p == "esp32":
+        from hal_esp32 import Esp32Hal
+        return Esp32Hal()
+    if p in ("pyboard", "stm32"):
+        from hal_stm32 import Stm32Hal
+        return Stm32Hal()
+    import os
+    from hal_unix import UnixHal
+    card = os.getenv("DUNELOG_CARD") or "sd"
+    return UnixHal(card, os.getenv("DUNELOG_CONTROL"))
+
+
+def main(seconds=None):
+    hal = board_hal()
+    app = App(hal)
+    try:
+        app.run(seconds)
+    finally:
+        app.close()

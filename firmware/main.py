@@ -1,0 +1,11 @@
+# Board entry point: start logging with no host attached. On the Unix port the same file
+# runs the firmware against vcan0 (DUNELOG_CARD names the directory that plays the card;
+# DUNELOG_SECONDS stops it after that many seconds, for tests).
+import app
+
+try:
+    import os
+    _s = os.getenv("DUNELOG_SECONDS")
+except (ImportError, AttributeError):
+    _s = None
+app.main(float(_s) if _s else None)

@@ -94,11 +94,11 @@ class Dut:
                                      text=True, start_new_session=True)
         return self
 
-    def wait_logging(self, timeout: float = 10) -> None:
-        """Until the firmware has written its first segment header."""
+    def wait_logging(self, timeout: float = 10, before: int = 0) -> None:
+        """Until the firmware has written a segment file (more than `before` of them)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            if list(self.card.rglob("*.dlg")):
+            if len(list(self.card.rglob("*.dlg"))) > before:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"firmware exited: {self.proc.stdout.read()}")

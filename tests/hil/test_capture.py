@@ -109,5 +109,6 @@ def test_logs_every_frame_at_2000_fps_for_60_s(board: Path) -> None:
                 assert fw_time[prev] - last < ms * 1000, (
                     f"{cid:#x} seq {seq} dropped though it arrived "
                     f"{(fw_time[prev] - last) / 1000:.1f} ms or more after the last kept")
-        assert len(kept) >= SECONDS * 1000 / ms * 0.9
+        # one kept per N ms plus at most one 5 ms sending period, give or take the jitter
+        assert len(kept) >= SECONDS * 1000 / (ms + 5) * 0.95, len(kept)
     print(f"sent {len(sent)}, logged {len(frames)}; firmware: {out.strip()}")

@@ -36,9 +36,12 @@ def next_boot(root):
                 pass
     n += 1
     tmp = root + "/BOOTCNT.tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % n)
-    os.rename(tmp, root + "/BOOTCNT")
+    try:
+        with open(tmp, "w") as f:
+            f.write("%d\n" % n)
+        os.rename(tmp, root + "/BOOTCNT")
+    except OSError:
+        pass            # card full or read-only: the segment names still carry the count
     return n
 
 

@@ -15,7 +15,10 @@
 #   S ticks                                  one main-loop service pass
 #   X ticks                                  clean shutdown
 # --heap-lock pushes every CAN frame under micropython.heap_lock(): the rx path must not
-# allocate. Prints one summary line: "fed N logged-by-ring M drops D blocks B".
+# allocate. --card-full stop|overwrite [--reserve-kib N] checks free space on OUTDIR's
+# file system (os.statvfs) and applies that policy when it runs out.
+# Prints one summary line: "fed N logged-by-ring M drops D blocks B".
+import os
 import sys
 import binascii
 import micropython
@@ -55,6 +58,12 @@ class FeedClock:
 def main(argv):
     feed, out = argv[1], argv[2]
     lock = "--heap-lock" in argv
+    policy = argv[argv.index("--card-full") + 1] if "--card-full" in argv else None
+    reserve = int(argv[argv.index("--reserve-kib") + 1]) if "--reserve-kib" in argv else 0
+
+    def free_kib():
+        st = os.statvfs(out)
+        return st[0] * st[4] // 1024
     clk = FeedClock()
     log = None
     ring = None
@@ -105,11 +114,16 @@ def main(argv):
         elif op == "I":
             log = Logger(out, clk, logger_id=int(p[2]), ring_size=int(p[3]),
                          block_shift=int(p[4]), seg_blocks=int(p[5]), seg_s=int(p[6]),
-                         flush_ms=int(p[7]), vehicle=p[8] if len(p) > 8 else "")
+                         flush_ms=int(p[7]), vehicle=p[8] if len(p) > 8 else "",
+                         free_fn=free_kib if policy else None, reserve_kib=reserve,
+                         card_full=policy or "stop")
             ring = log.ring
     last = log or done
+    seg = last.seg if last else None
     print("fed", fed, "drops", ring.drops_total if ring else 0,
-          "blocks", last.blocks_written if last else 0)
+          "blocks", last.blocks_written if last else 0,
+          "lost", seg.blocks_lost if seg else 0, "deleted", seg.deleted if seg else 0,
+          "stopped", int(seg.stopped) if seg else 0)
 
 
 main(sys.argv)

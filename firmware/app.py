@@ -69,6 +69,10 @@ class App:
 
     def _sync(self, ticks, source, flags, utc_days, utc_ms, utc_us):
         self.log.log_sync(ticks, source, flags, utc_days, utc_ms, utc_us)
+        p = self.hal.pps_ticks()
+        if pps_marks(p, ticks, utc_ms, utc_us):
+            # the PPS edge started this whole UTC second: a sub-ms accurate sync
+            self.log.log_sync(p, fmt.SYNC_PPS, 1, utc_days, utc_ms, 0)
         if not self.rtc_set and utc_days != 0xFFFF:
             self.rtc_set = True
             y, mo, d = _civil(utc_days)
@@ -147,6 +151,16 @@ class App:
         print("dunelog: rx %d rejected %d drops %d blocks %d errors %d loops %d" % (
             c.rx, c.rejected, self.log.ring.drops_total, self.log.blocks_written, self.errors,
             self.loops))
+
+
+def pps_marks(pps, ticks, utc_ms, utc_us):
+    """True if the PPS edge at ticks `pps` marks the start of the whole UTC second that a
+    GNSS time message received at `ticks` reports: receivers send the message for second S
+    after the PPS edge of S, within the same second."""
+    if pps < 0 or utc_ms % 1000 or utc_us:
+        return False
+    d = diff(ticks, pps)
+    return 0 <= d < 1000000
 
 
 def _civil(days):

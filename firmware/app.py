@@ -41,6 +41,10 @@ class App:
             self.log.log_event(t, fmt.EV_CONFIG, 1, err)
         elif config.last_note:
             self.log.log_event(t, fmt.EV_CONFIG, 0, config.last_note)
+        try:
+            hal.pins_open(cfg["pins"])
+        except Exception as e:          # a wrong pin must not stop logging
+            self.error(e, "pins_open")
         self.filters = config.frame_filters(cfg)
         self.cap = Capture(self.log.ring, self.filters)
         for ch in cfg["can"]:

@@ -161,6 +161,9 @@ class UnixHal:
             return 0xFFFFFFFF
 
     # ---- LED, button, watchdog, interrupts, RTC, sensors
+    def pins_open(self, p_cfg):
+        """Config `pins`: nothing to wire here (LED and button are files)."""
+
     def led(self, on):
         if on != self.led_state:
             self.led_state = on

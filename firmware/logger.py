@@ -155,11 +155,21 @@ class Logger:
                 self._write(fmt.B_FLUSH)
 
     def close(self):
-        """Clean shutdown: drain, write the partial block as the segment's last."""
-        self.flush_us = 0
-        self.service()
-        if not self.enc.empty():
-            seq = self.enc.seq
-            blk = self.enc.close(fmt.B_FLUSH | fmt.B_LAST)
-            self.seg.write(blk, seq, self.clock.us, True, True)
+        """Clean shutdown: drain the ring, write the last block (possibly empty) with the
+        LAST flag, close the file. The host tells a closed boot from a cut one by it."""
+        enc = self.enc
+        ring = self.ring
+        self.clock.extend(self.ticks())
+        while enc.fill(ring, self.clock):
+            self._write(0)
+        if ring.pending and ring.flush_overflow(self.ticks()):
+            while enc.fill(ring, self.clock):
+                self._write(0)
+        if enc.empty():
+            t = self.ticks()
+            enc.open(t, self.clock.extend(t))
+        seq = enc.seq
+        blk = enc.close(fmt.B_FLUSH | fmt.B_LAST)
+        self.seg.write(blk, seq, self.clock.us, True, True)
+        self.blocks_written += 1
         self.seg.close()

@@ -29,7 +29,7 @@ from .blocks import (
     read_segment_header,
 )
 from .bulk import DecodedChunk, decode_chunk
-from .format import CAN_EXT
+from .format import BLOCK_FLAG_LAST, CAN_EXT
 from .problems import Problem, ProblemLog
 from .records import AnyRecord, CanFrame, MalformedRecord, Overflow, TimeSync, \
     UnknownRecord, decode_record
@@ -133,6 +133,7 @@ class BootStats:
     records: int = 0
     first_us: int | None = None
     last_us: int | None = None
+    clean_end: bool = False     # last block seen carries LAST: the logger closed the file
     overflow: dict[int, int] = field(default_factory=dict)
     can_ids: dict[int, list[int]] = field(default_factory=dict)   # key -> [n, first, last]
 
@@ -322,6 +323,9 @@ class Dump:
                 bst.segments.append(seg.path)
             bmask = None if mask is None else ((loggers == lg) & (boots == bt))
             bst.blocks += len(chunk) if bmask is None else int(bmask.sum())
+            fl = hdr["flags"] if bmask is None else hdr["flags"][bmask]
+            if fl.size:
+                bst.clean_end = bool(int(fl[-1]) & BLOCK_FLAG_LAST)
             t = dec.time_us if mask is None else dec.time_us[mask]
             bst.records += int(t.size)
             if t.size:

@@ -40,12 +40,20 @@ def dump_info(dump: Dump) -> dict[str, Any]:
     boots = []
     can_ids = []
     agg: dict[tuple[int, int], list] = {}
+    prev_end: dict[int, int | None] = {}
     for (lg, bt), b in sorted(stats.boots.items()):
         tb = stats.timebases.get(lg)
         utc0 = tb.utc_us(bt, b.first_us) if tb and b.first_us is not None else None
         utc1 = tb.utc_us(bt, b.last_us) if tb and b.last_us is not None else None
         dur = None if b.first_us is None else (b.last_us - b.first_us) / 1e6
+        # Not logged between the previous boot's last record and this one's first (UTC
+        # needed on both sides): the power-cut and restart window.
+        pe = prev_end.get(lg)
+        gap = (utc0 - pe) / 1e6 if pe is not None and utc0 is not None else None
+        prev_end[lg] = utc1
         boots.append({
+            "end": "closed" if b.clean_end else "cut",
+            "unlogged_before_s": gap,
             "logger_id": lg, "boot": bt, "segments": len(b.segments), "blocks": b.blocks,
             "records": b.records, "first_us": b.first_us, "last_us": b.last_us,
             "duration_s": dur, "utc_start": _iso(utc0), "utc_end": _iso(utc1),
@@ -136,10 +144,12 @@ def format_info(info: dict[str, Any]) -> str:
     out.append("")
     out.append("Boots")
     out += _table(["logger", "boot", "segs", "blocks", "records", "first_us", "last_us",
-                   "duration", "utc_start", "utc_end"],
+                   "duration", "utc_start", "utc_end", "end", "unlogged_before"],
                   [[b["logger_id"], b["boot"], b["segments"], b["blocks"], b["records"],
                     b["first_us"], b["last_us"], _dur(b["duration_s"]),
-                    b["utc_start"] or "-", b["utc_end"] or "-"] for b in info["boots"]],
+                    b["utc_start"] or "-", b["utc_end"] or "-", b["end"],
+                    "-" if b["unlogged_before_s"] is None else _dur(b["unlogged_before_s"])]
+                   for b in info["boots"]],
                   right={0, 1, 2, 3, 4, 5, 6, 7})
     out.append("")
     out.append("Records by type")

@@ -63,6 +63,8 @@ def test_drive_round_trips_exactly_across_a_ticks_wrap(tmp_path: Path, firmware)
     assert not any(isinstance(r, Overflow) for r in recs)
     times = [r.time_us for r in recs]
     assert times == sorted(times) and times[-1] > 30_000_000     # monotonic across the wrap
+    from dunelog.info import dump_info
+    assert [b["end"] for b in dump_info(dump)["boots"]] == ["closed"]   # clean shutdown
 
 
 def test_bulk_path_matches_what_was_fed(tmp_path: Path, firmware) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import can
 
 import dunelog
+from dunelog.info import dump_info
 from dunelog.records import CanFrame
 
 from conftest import Dut
@@ -88,6 +89,8 @@ def test_power_cut_at_50_random_instants(board: Path) -> None:
         # only the unflushed tail is lost: at most one flush interval, plus one main-loop
         # pass and the kill's own latency
         assert lost_s < FLUSH_MS / 1000 + 0.15, f"boot {b}: lost the last {lost_s * 1000:.0f} ms"
+    # the host tells every one of these boots was cut, not closed
+    assert [b["end"] for b in dump_info(dump)["boots"]] == ["cut"] * CUTS
     losses.sort()
     print(f"{CUTS} cuts: tail lost per cut p50 {losses[len(losses) // 2] * 1000:.0f} ms, "
           f"max {losses[-1] * 1000:.0f} ms (flush interval {FLUSH_MS} ms); "

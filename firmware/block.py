@@ -1,7 +1,10 @@
 # Fills one preallocated block buffer with records from the ring (FORMAT.md section 3),
-# then stamps header, slot table and CRC. Records are copied in contiguous runs: one
-# slice copy per run, a few small-int operations per record.
+# then stamps header, slot table and CRC. The per-record work (time offset from the block
+# base, overflow-record times, slot table entry, copy) runs in one viper function over the
+# ring's and the block's state arrays; opening and closing a block stay in Python.
+import micropython
 from micropython import const
+from array import array
 import struct
 import binascii
 
@@ -10,6 +13,116 @@ _T_OVERFLOW = const(0x22)    # = fmt.T_OVERFLOW
 _MASK = const(0x3FFFFFFF)    # = clock.MASK
 _HALF = const(0x20000000)    # = clock.HALF
 _SPAN = const(0x10000000)    # a block never spans more than 2**28 us
+
+# Ring.st slots (= ring._H, ring._T, ring._SIZE)
+_RH = const(0)
+_RT = const(1)
+_RSIZE = const(5)
+
+# BlockEncoder.st slots (array('i'); every value stays below 2**30)
+_CNT = const(0)              # records in the block
+_POS = const(1)              # next free byte
+_BASE = const(2)             # raw ticks of the block base
+_LAST = const(3)             # latest record's time offset
+_OPEN = const(4)             # 1 once open() has set the base
+_BS = const(5)               # block size
+
+
+@micropython.viper
+def _fill(rst, rbuf, est, blk) -> int:
+    # Moves records from the ring into the block. Returns 0: ring empty; 1: block full;
+    # 2: the block needs open() with the ticks of the record at the ring's tail.
+    rs = ptr32(rst)
+    rb = ptr8(rbuf)
+    es = ptr32(est)
+    bk = ptr8(blk)
+    size = rs[_RSIZE]
+    bs4 = es[_BS] - 4
+    aligned = ((int(rb) | int(bk)) & 3) == 0
+    while True:
+        t = rs[_RT]
+        h = rs[_RH]
+        if t == h:
+            return 0
+        if rb[t] == 0:                           # wrap marker
+            rs[_RT] = 0
+            continue
+        cnt = es[_CNT]
+        if cnt == 0 and es[_OPEN] == 0:
+            return 2
+        lim = size
+        if h > t:
+            lim = h
+        base = es[_BASE]
+        last = es[_LAST]
+        pos = es[_POS]
+        p = t
+        full = False
+        while p < lim:
+            typ = rb[p]
+            ln = rb[p + 1]
+            if typ == 0:
+                break
+            q = pos + (p - t)                    # where this record lands
+            if q + ln + 2 * cnt + 2 > bs4:
+                full = True
+                break
+            tk = rb[p + 4] | (rb[p + 5] << 8) | (rb[p + 6] << 16) | (rb[p + 7] << 24)
+            d = (tk - base) & _MASK
+            if d >= _HALF:
+                d = 0                            # stamped before the base: clamp
+            if d >= _SPAN:
+                full = True
+                break
+            if d < last:
+                d = last                         # keep record times non-decreasing
+            last = d
+            rb[p + 4] = d
+            rb[p + 5] = d >> 8
+            rb[p + 6] = d >> 16
+            rb[p + 7] = d >> 24
+            if typ == _T_OVERFLOW:               # drop ticks -> "us before this record"
+                f = rb[p + 8] | (rb[p + 9] << 8) | (rb[p + 10] << 16) | (rb[p + 11] << 24)
+                f = (tk - f) & _MASK
+                rb[p + 8] = f
+                rb[p + 9] = f >> 8
+                rb[p + 10] = f >> 16
+                rb[p + 11] = f >> 24
+                g = rb[p + 12] | (rb[p + 13] << 8) | (rb[p + 14] << 16) | (rb[p + 15] << 24)
+                g = (tk - g) & _MASK
+                rb[p + 12] = g
+                rb[p + 13] = g >> 8
+                rb[p + 14] = g >> 16
+                rb[p + 15] = g >> 24
+            s = bs4 - 2 * cnt - 2                # slot table entry: u16 offset
+            bk[s] = q
+            bk[s + 1] = q >> 8
+            cnt += 1
+            p += ln
+        n = p - t
+        if n:
+            if aligned:                          # records are whole words at word offsets
+                src = ptr32(uint(rb) + t)
+                dst = ptr32(uint(bk) + pos)
+                i = 0
+                w = n >> 2
+                while i < w:
+                    dst[i] = src[i]
+                    i += 1
+            else:
+                i = 0
+                while i < n:
+                    bk[pos + i] = rb[t + i]
+                    i += 1
+            es[_POS] = pos + n
+            es[_CNT] = cnt
+            es[_LAST] = last
+            if p < size:
+                rs[_RT] = p
+            else:
+                rs[_RT] = 0
+        if full:
+            return 1
 
 
 class BlockEncoder:
@@ -22,91 +135,58 @@ class BlockEncoder:
         self.logger_id = logger_id
         self.boot = boot
         self.seq = 0
-        self.count = 0
-        self.pos = _HDR
-        self.base_t = 0          # raw ticks of the block base
         self.base_us = 0         # 64-bit time of the block base
-        self.last_dt = 0
+        self.st = array("i", (0, _HDR, 0, 0, 0, self.bs))  # count, pos, base_t, last_dt, open, bs
+
+    @property
+    def count(self):
+        return self.st[_CNT]
+
+    @property
+    def pos(self):
+        return self.st[_POS]
+
+    @property
+    def base_t(self):
+        return self.st[_BASE]
 
     def empty(self):
-        return self.count == 0
+        return self.st[_CNT] == 0
 
     def open(self, ticks, us):
         self.buf[:] = self.zero
-        self.count = 0
-        self.pos = _HDR
-        self.base_t = ticks
+        st = self.st
+        st[_CNT] = 0
+        st[_POS] = _HDR
+        st[_BASE] = ticks
+        st[_LAST] = 0
+        st[_OPEN] = 1
         self.base_us = us
-        self.last_dt = 0
 
     def fill(self, ring, clock):
         """Move records from the ring into this block until the ring is empty (returns
         False) or the block is full (returns True: close and write it, then call again)."""
+        rst = ring.st
         rb = ring.buf
-        size = ring.size
-        bs4 = self.bs - 4
+        st = self.st
         blk = self.buf
         while True:
-            t = ring.tail
-            h = ring.head
-            if t == h:
-                return False
-            if rb[t] == 0:                           # wrap marker
-                ring.tail = 0
-                continue
-            lim = h if h > t else size
-            if self.count == 0:
-                tk = rb[t + 4] | (rb[t + 5] << 8) | (rb[t + 6] << 16) | (rb[t + 7] << 24)
-                self.open(tk, clock.extend(tk))
-            base = self.base_t
-            last = self.last_dt
-            pos = self.pos
-            cnt = self.count
-            p = t
-            full = False
-            while p < lim:
-                ln = rb[p + 1]
-                if rb[p] == 0:
-                    break
-                q = pos + (p - t)                    # where this record lands
-                if q + ln + 2 * cnt + 2 > bs4:
-                    full = True
-                    break
-                tk = rb[p + 4] | (rb[p + 5] << 8) | (rb[p + 6] << 16) | (rb[p + 7] << 24)
-                d = (tk - base) & _MASK
-                if d >= _HALF:
-                    d = 0                            # stamped before the base: clamp
-                if d >= _SPAN:
-                    full = True
-                    break
-                if d < last:
-                    d = last                         # keep record times non-decreasing
-                last = d
-                struct.pack_into("<I", rb, p + 4, d)
-                if rb[p] == _T_OVERFLOW:             # drop ticks -> "us before this record"
-                    f = rb[p + 8] | (rb[p + 9] << 8) | (rb[p + 10] << 16) | (rb[p + 11] << 24)
-                    g = rb[p + 12] | (rb[p + 13] << 8) | (rb[p + 14] << 16) | (rb[p + 15] << 24)
-                    struct.pack_into("<II", rb, p + 8, (tk - f) & _MASK, (tk - g) & _MASK)
-                struct.pack_into("<H", blk, bs4 - 2 * cnt - 2, q)
-                cnt += 1
-                p += ln
-            n = p - t
-            if n:
-                self.mv[pos:pos + n] = ring.mv[t:p]
-                self.pos = pos + n
-                self.count = cnt
-                self.last_dt = last
-                ring.tail = p if p < size else 0
-            if full:
-                return True
+            r = _fill(rst, rb, st, blk)
+            if r != 2:
+                return r == 1
+            t = rst[_RT]
+            tk = rb[t + 4] | (rb[t + 5] << 8) | (rb[t + 6] << 16) | (rb[t + 7] << 24)
+            self.open(tk, clock.extend(tk))
 
     def close(self, flags):
         """Stamp header and CRC; returns the block as a memoryview (valid until open())."""
         b = self.buf
+        st = self.st
         b[0:4] = b"DLGB"
-        struct.pack_into("<BBHHHIIIQ", b, 4, 1, self.shift, self.count, self.pos - _HDR,
+        struct.pack_into("<BBHHHIIIQ", b, 4, 1, self.shift, st[_CNT], st[_POS] - _HDR,
                          flags, self.logger_id, self.boot, self.seq, self.base_us)
         struct.pack_into("<I", b, self.bs - 4, binascii.crc32(self.mv[0:self.bs - 4]))
         self.seq += 1
-        self.count = 0
+        st[_CNT] = 0
+        st[_OPEN] = 0
         return self.mv

@@ -2,22 +2,39 @@
 # (channel, id, flags, dlc, data, n) and calls frame(); acceptance filter and prescaler
 # (config.py) then the ring. Runs in the rx callback on boards: no allocation (tested under
 # micropython.heap_lock()).
-from micropython import const
+#
+# frame is ring.rx_frame, one viper function that counts, filters and writes the record:
+# the HAL's call is the only Python-level call per frame (bench/RESULTS.md, "Firmware path
+# cost"). A Capture shares its ring's state (st, buf) and forwards the ring's slow paths.
+from ring import rx_frame
 
-_F_EXT = const(0x01)         # = fmt.F_EXT
+_RX = 6                      # = ring._RX, ring._REJ: slots of the ring's st
+_REJ = 7
 
 
 class Capture:
     def __init__(self, ring, filters=None):
         self.ring = ring
         self.filters = filters       # one object per channel with accept(cid, ext, ticks), or None
-        self.rx = 0                  # frames seen by the driver
-        self.rejected = 0            # frames the filters or prescalers kept out
+        self.st = ring.st            # what rx_frame works on
+        self.buf = ring.buf
 
-    def frame(self, ticks, chan, cid, flags, dlc, data, n, fd):
-        self.rx += 1
-        f = self.filters
-        if f is not None and not f[chan].accept(cid, flags & _F_EXT, ticks):
-            self.rejected += 1
-            return False
-        return self.ring.push_can(ticks, chan, flags, cid, dlc, data, n, fd)
+    # frame(ticks, chan, cid, flags, dlc, data, n, fd) -> bool: True if the frame is in
+    # the ring; False if the filters kept it out or the ring was full (then counted as a drop)
+    frame = rx_frame
+
+    @property
+    def rx(self):
+        """Frames seen by the driver (30-bit, wraps)."""
+        return self.st[_RX]
+
+    @property
+    def rejected(self):
+        """Frames the filters or prescalers kept out (30-bit, wraps)."""
+        return self.st[_REJ]
+
+    def _push_slow(self, ticks, chan, flags, cid, dlc, data, n, fd):
+        return self.ring._push_slow(ticks, chan, flags, cid, dlc, data, n, fd)
+
+    def _drop(self, typ, ticks):
+        self.ring._drop(typ, ticks)

@@ -1,7 +1,12 @@
 # Preallocated RAM ring of encoded records between producers (CAN rx callback, main loop)
 # and the block encoder. The producer side never allocates: records are written in their
-# on-card layout with struct.pack_into into one bytearray; the dt field temporarily holds
-# the raw 30-bit tick, which the consumer replaces with the offset from the block base.
+# on-card layout into one bytearray; the dt field temporarily holds the raw 30-bit tick,
+# which the consumer replaces with the offset from the block base.
+#
+# The CAN receive path is one viper function, rx_frame(): Capture.frame (capture.py) is
+# that function, and Ring.push_can calls it. One call per frame from the HAL to the ring
+# (bench/RESULTS.md, "Firmware path cost": a second Python-level call cost as much as the
+# whole record write).
 #
 # Single producer at a time: the CAN rx callback is one producer; a main-loop producer
 # must hold interrupts off around its reserve()/commit() (Logger does this). The
@@ -10,7 +15,9 @@
 # When full the ring drops the NEWEST record and counts it by type; the first push that
 # finds room again first writes an overflow record (FORMAT.md 3.9) with the exact counts,
 # so the stream order tells which records came before and after the loss.
+import micropython
 from micropython import const
+from array import array
 import struct
 
 _WRAP = const(0)             # type byte 0 at a record position: continue at offset 0
@@ -18,6 +25,19 @@ _T_CAN = const(0x01)         # = fmt.T_CAN
 _T_CANFD = const(0x02)       # = fmt.T_CANFD
 _T_OVERFLOW = const(0x22)    # = fmt.T_OVERFLOW
 _NKINDS = const(8)
+
+# slots of Ring.st, the state the viper producer path reads and writes without attribute
+# lookups (array('i'): 32-bit on every port; every value stays below 2**30)
+_H = const(0)                # head: producer's next free byte
+_T = const(1)                # tail: consumer's next record
+_NH = const(2)               # head after the pending reserve()
+_PEND = const(3)             # 1 while drops are pending (Ring.pending > 0)
+_HW = const(4)               # high-water mark, bytes
+_SIZE = const(5)             # ring size, bytes
+_RX = const(6)               # frames offered to rx_frame (30-bit, wraps)
+_REJ = const(7)              # of those, kept out by the filters (30-bit, wraps)
+_MASK = const(0x3FFFFFFF)
+_F_EXT = const(0x01)         # = fmt.F_EXT
 
 # record type -> drop-counter slot; slot 7 counts any other type
 _KIND = bytearray(256)
@@ -34,42 +54,69 @@ class Ring:
         self.size = size
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
-        self.head = 0            # producer: next free byte
-        self.tail = 0            # consumer: next record
-        self._nh = 0             # head after the pending reserve()
+        self.st = array("i", (0, 0, 0, 0, 0, size, 0, 0))   # slots _H .. _REJ above
+        self.filters = None          # rx_frame: a Ring filters nothing (Capture may)
         self.drops = [0] * _NKINDS   # pending drops by kind (not yet in an overflow record)
-        self.pending = 0             # sum of self.drops
+        self.pending = 0             # sum of self.drops (st[_PEND] says whether > 0)
         self.drops_total = 0         # all drops since boot
         self.first_drop = 0          # ticks of the first pending drop
         self.last_drop = 0           # ticks of the latest pending drop
-        self.high_water = 0          # most bytes in use since reset_high_water()
+
+    # head, tail and high_water live in self.st (read and written by rx_frame and by
+    # block.BlockEncoder.fill); these properties are the Python view.
+    @property
+    def head(self):
+        """Producer: next free byte."""
+        return self.st[_H]
+
+    @head.setter
+    def head(self, v):
+        self.st[_H] = v
+
+    @property
+    def tail(self):
+        """Consumer: next record."""
+        return self.st[_T]
+
+    @tail.setter
+    def tail(self, v):
+        self.st[_T] = v
+
+    @property
+    def high_water(self):
+        """Most bytes in use since reset_high_water()."""
+        return self.st[_HW]
 
     def used(self):
-        d = self.head - self.tail
+        st = self.st
+        d = st[_H] - st[_T]
         return d if d >= 0 else d + self.size
 
     def reset_high_water(self):
-        hw = self.high_water
-        self.high_water = self.used()
+        st = self.st
+        hw = st[_HW]
+        st[_HW] = self.used()
         return hw
 
     def _alloc(self, n):
-        # Returns the offset for an n-byte record (n % 4 == 0) or -1; sets self._nh.
+        # Returns the offset for an n-byte record (n % 4 == 0) or -1; sets st[_NH].
         # One byte always stays free, so head == tail means empty.
-        h = self.head
-        t = self.tail
+        st = self.st
+        h = st[_H]
+        t = st[_T]
+        size = self.size
         if h >= t:
             e = h + n
-            if e < self.size or (e == self.size and t != 0):
-                self._nh = e if e < self.size else 0
+            if e < size or (e == size and t != 0):
+                st[_NH] = e if e < size else 0
                 return h
             if n < t:                # wrap to the start
                 self.buf[h] = _WRAP
-                self._nh = n
+                st[_NH] = n
                 return 0
             return -1
         if h + n < t:
-            self._nh = h + n
+            st[_NH] = h + n
             return h
         return -1
 
@@ -79,6 +126,7 @@ class Ring:
         if self.pending == 0:
             self.first_drop = ticks
         self.pending += 1
+        self.st[_PEND] = 1
         self.drops_total += 1
         self.last_drop = ticks
 
@@ -104,16 +152,19 @@ class Ring:
                 d[k] = 0
                 p += 8
         self.pending = 0
+        self.st[_PEND] = 0
         self._commit()
         return True
 
     def _commit(self):
-        self.head = self._nh
-        u = self.head - self.tail
+        st = self.st
+        h = st[_NH]
+        st[_H] = h
+        u = h - st[_T]
         if u < 0:
             u += self.size
-        if u > self.high_water:
-            self.high_water = u
+        if u > st[_HW]:
+            st[_HW] = u
 
     def reserve(self, typ, n, ticks):
         """Offset where the caller writes an n-byte record of type typ, then calls
@@ -136,9 +187,9 @@ class Ring:
             return self._emit_overflow(ticks)
         return True
 
-    def push_can(self, ticks, chan, flags, cid, dlc, data, n, fd):
-        """Hot path, called from the CAN rx callback: no allocation. data holds exactly
-        n bytes (the HAL keeps one preallocated memoryview per length)."""
+    def _push_slow(self, ticks, chan, flags, cid, dlc, data, n, fd):
+        # rx_frame when drops are pending: the overflow record goes first (or this frame
+        # is dropped too). Also allocation-free.
         typ = _T_CANFD if fd else _T_CAN
         ln = 16 + ((n + 3) & ~3)
         o = self.reserve(typ, ln, ticks)
@@ -155,3 +206,90 @@ class Ring:
             p += 1
         self._commit()
         return True
+
+    def push_can(self, ticks, chan, flags, cid, dlc, data, n, fd):
+        """Writes one CAN record: no allocation. data holds exactly n bytes (n <= 64; the
+        HAL keeps one preallocated memoryview per length). The rx callback goes through
+        Capture.frame (= rx_frame) instead: one call less."""
+        return rx_frame(self, ticks, chan, cid, flags, dlc, data, n, fd)
+
+
+@micropython.viper
+def rx_frame(self, ticks: int, chan: int, cid: int, flags: int, dlc: int, data, n: int,
+             fd) -> bool:
+    """The CAN receive path, Capture.frame's signature: count, filter, write one record.
+    Hot: the rx callback, no allocation. self is a Ring or a Capture; it provides st and buf
+    (the ring's), filters (None, or one object per channel with accept(cid, ext, ticks))
+    and the ring's slow paths _push_slow() (drops pending) and _drop() (ring full).
+    Viper: the record is written byte by byte (no alignment assumption); ints here are
+    machine words, so no value needs the heap."""
+    st = ptr32(self.st)
+    st[_RX] = (st[_RX] + 1) & _MASK
+    f = self.filters
+    if f and not f[chan].accept(cid, flags & _F_EXT, ticks):
+        st[_REJ] = (st[_REJ] + 1) & _MASK
+        return False
+    if st[_PEND]:                # drops pending: the overflow record goes first
+        return bool(self._push_slow(ticks, chan, flags, cid, dlc, data, n, fd))
+    typ = _T_CAN
+    if fd:
+        typ = _T_CANFD
+    ln = 16 + (((n + 3) >> 2) << 2)
+    size = st[_SIZE]
+    h = st[_H]
+    t = st[_T]
+    b = ptr8(self.buf)
+    o = -1
+    nh = 0
+    if h >= t:
+        e = h + ln
+        if e < size:
+            o = h
+            nh = e
+        elif e == size and t != 0:
+            o = h
+            nh = 0
+        elif ln < t:                 # wrap to the start
+            b[h] = _WRAP
+            o = 0
+            nh = ln
+    elif h + ln < t:
+        o = h
+        nh = h + ln
+    if o < 0:
+        self._drop(typ, ticks)
+        return False
+    b[o] = typ
+    b[o + 1] = ln
+    b[o + 2] = chan
+    b[o + 3] = flags
+    b[o + 4] = ticks
+    b[o + 5] = ticks >> 8
+    b[o + 6] = ticks >> 16
+    b[o + 7] = ticks >> 24
+    b[o + 8] = cid
+    b[o + 9] = cid >> 8
+    b[o + 10] = cid >> 16
+    b[o + 11] = cid >> 24
+    b[o + 12] = dlc
+    b[o + 13] = n
+    b[o + 14] = 0
+    b[o + 15] = 0
+    d = ptr8(data)
+    p = o + 16
+    i = 0
+    while i < n:
+        b[p + i] = d[i]
+        i += 1
+    e = o + ln
+    p += n
+    while p < e:
+        b[p] = 0
+        p += 1
+    st[_H] = nh                      # commit: the record is complete before head moves
+    u = nh - t
+    if u < 0:
+        u += size
+    if u > st[_HW]:
+        st[_HW] = u
+    return True

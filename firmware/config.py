@@ -12,6 +12,7 @@ import json
 import errno
 import binascii
 from array import array
+import micropython
 from micropython import const
 
 _MASK = const(0x3FFFFFFF)     # 30-bit ticks_us period (= clock.MASK)
@@ -626,20 +627,23 @@ class FrameFilter:
         self.n_reject = 0               # frames refused by the filters (30-bit, wraps)
         self.n_thin = 0                 # frames dropped by a prescaler (30-bit, wraps)
 
-    def accept(self, cid, ext, t):
-        x = 2 if ext else 0
-        n = self.nf
+    @micropython.viper
+    def accept(self, cid: int, ext, t: int) -> bool:
+        x = 0
+        if ext:
+            x = 2
+        n = int(self.nf)
         if n:
-            ok = self.default
-            k = self.fk
-            a = self.fa
-            b = self.fb
+            ok = int(self.default)
+            k = ptr8(self.fk)
+            a = ptr32(self.fa)
+            b = ptr32(self.fb)
             i = 0
             while i < n:
                 f = k[i]
                 if (f & 2) == x:
                     if f & 1:
-                        if a[i] <= cid <= b[i]:
+                        if a[i] <= cid and cid <= b[i]:
                             ok = f & 4
                             break
                     elif (cid & b[i]) == a[i]:
@@ -647,12 +651,14 @@ class FrameFilter:
                         break
                 i += 1
             if not ok:
-                self.n_reject = (self.n_reject + 1) & _MASK
+                self.n_reject = (int(self.n_reject) + 1) & _MASK
                 return False
-        m = self.np
+        m = int(self.np)
         if m:
-            key = (cid | _EXTBIT) if ext else cid
-            pk = self.pk
+            key = cid
+            if ext:
+                key = cid | _EXTBIT
+            pk = ptr32(self.pk)
             lo = 0
             hi = m
             while lo < hi:
@@ -663,10 +669,10 @@ class FrameFilter:
                     hi = mid
             if lo < m and pk[lo] == key:
                 t &= _MASK
-                pl = self.pl
+                pl = ptr32(self.pl)
                 last = pl[lo]
-                if last >= 0 and ((t - last) & _MASK) < self.pi[lo]:
-                    self.n_thin = (self.n_thin + 1) & _MASK
+                if ((last >> 31) & 1) == 0 and ((t - last) & _MASK) < ptr32(self.pi)[lo]:  # -1: none
+                    self.n_thin = (int(self.n_thin) + 1) & _MASK
                     return False
                 pl[lo] = t
         return True

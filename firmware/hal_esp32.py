@@ -12,89 +12,18 @@
 # The CAN rx IRQ allocates nothing: machine.CAN.recv fills a preallocated list
 # [id, memoryview, flags, errors] and resizes that memoryview in place to the data length.
 # The controller runs in MODE_SILENT unless the channel's config says listen_only: false.
-import os
-import time
 import machine
-import micropython
 import esp32
 from micropython import const
+from hal_common import BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters
 
 try:
     from machine import CAN  # type: ignore[attr-defined, unused-ignore]
 except ImportError:             # esp32 builds without machine.CAN (every release to 1.29)
     CAN = None  # type: ignore[assignment, misc, unused-ignore]
 
-_MASK = const(0x3FFFFFFF)          # ticks period 2**30 (the boards' own)
 _F_EXT = const(0x01)               # record flags (FORMAT.md 3.4)
 _F_RTR = const(0x02)
-_STD = const(0x7FF)
-_XID = const(0x1FFFFFFF)
-_EPERM = const(1)
-_DEBOUNCE_MS = const(50)
-
-# An exception raised in the rx IRQ (heap locked) needs this to carry a message.
-if hasattr(micropython, "alloc_emergency_exception_buf"):   # boards yes, Unix port no
-    micropython.alloc_emergency_exception_buf(160)
-
-
-def _now():
-    """time.ticks_us() on the 2**30 period (already the boards' own: the mask is a no-op
-    there). The stubs keep ticks opaque; the firmware core does its own 2**30 arithmetic."""
-    return time.ticks_us() & _MASK  # type: ignore[operator]
-
-
-def hw_filters(filters):
-    """Controller acceptance filters for one channel's config `filters`: None to take every
-    frame, else a list of (ext, id, mask) whose union holds every frame the software
-    filters (config.FrameFilter, run in Capture) can accept (see hal_stm32.hw_filters)."""
-    out = []
-    for f in filters:
-        if f.get("action", "accept") != "accept":
-            continue
-        ext = bool(f.get("ext", False))
-        w = _XID if ext else _STD
-        if "id" in f:
-            m = f.get("mask", w) & w
-            out.append((ext, f["id"] & m, m))
-        else:
-            lo = f["from"]
-            hi = f["to"]
-            m = w
-            while (lo & m) != (hi & m):
-                m = (m << 1) & w
-            out.append((ext, lo & m, m))
-    return out or None
-
-
-class _Button:
-    """Mark button: True once per press. An edge IRQ latches short presses the main loop
-    would miss between passes; presses closer than _DEBOUNCE_MS to the last change are
-    contact bounce."""
-
-    def __init__(self, pressed):
-        self.pressed = pressed          # () -> bool, True while held
-        self.hit = False                # set by the edge IRQ (no allocation there)
-        self.down = False
-        self.t = time.ticks_ms()
-
-    def edge(self, _pin=None):
-        self.hit = True
-
-    def poll(self):
-        now = time.ticks_ms()
-        p = self.pressed()
-        hit = self.hit
-        self.hit = False
-        settled = time.ticks_diff(now, self.t) >= _DEBOUNCE_MS
-        if not self.down:
-            if (hit or p) and settled:
-                self.down = True
-                self.t = now
-                return True
-        elif not p and not hit and settled:
-            self.down = False
-            self.t = now
-        return False
 
 
 class _Chan:
@@ -183,7 +112,7 @@ class _Chan:
         return (ov if isinstance(ov, int) else self.overruns), e
 
 
-class Esp32Hal:
+class Esp32Hal(BoardHal):
     name = "esp32"
 
     def __init__(self, can_pins=None, gnss_uart=2, gnss_tx=17, gnss_rx=16, pps_pin=34,
@@ -195,34 +124,19 @@ class Esp32Hal:
         can_pins: None uses the CAN controller pins of the firmware's board definition;
         else a dict of keyword arguments for machine.CAN (e.g. {"tx": 21, "rx": 22})
         where the build takes them. sd_pins: dict of machine.SDCard pin keywords."""
+        BoardHal.__init__(self, gnss_uart, pps_pin, sd_mount, supply_ratio)
         self.can_pins = can_pins
-        self.gnss_uart = gnss_uart
         self.gnss_tx = gnss_tx
         self.gnss_rx = gnss_rx
-        self.pps_default = pps_pin
         self.led_default = led
         self.button_default = button
         self.sd_slot = sd_slot
         self.sd_pins = sd_pins
-        self.sd_mount = sd_mount
         self.chans = []                 # type: list[_Chan]
-        self.uart = None                # type: machine.UART | None
-        self.pps_pin = None             # type: machine.Pin | None
-        self.pps_t = -1                 # ticks of the last PPS edge (set in the IRQ)
-        self.wdt = None                 # type: machine.WDT | None
-        self.root = "/"
-        self.supply = None              # type: machine.ADC | None
-        self.supply_ratio = supply_ratio
         if supply_pin is not None:
             self.supply = machine.ADC(machine.Pin(supply_pin), atten=machine.ADC.ATTN_11DB)
-        self.led_pin = None             # type: machine.Pin | None
-        self.led_state = None           # type: bool | None
-        self.btn = None                 # type: _Button | None
+        self.led_obj = None             # type: machine.Pin | None
         self.pins_open({})
-
-    # ---- time
-    def ticks(self):
-        return _now()
 
     # ---- CAN
     def can_open(self, ch_cfg, cap):
@@ -252,12 +166,6 @@ class Esp32Hal:
         except (TypeError, ValueError):     # a build with soft CAN IRQs only
             bus.irq(c.irq, trigger=CAN.IRQ_RX)
 
-    def can_poll(self, cap=None):
-        n = 0
-        for c in self.chans:
-            n += c.poll()
-        return n
-
     def can_stats(self):
         ov = 0
         er = 0
@@ -278,49 +186,16 @@ class Esp32Hal:
         baud = g_cfg.get("baud", 9600)
         self.uart = machine.UART(port, baudrate=baud, tx=self.gnss_tx, rx=self.gnss_rx,
                                  rxbuf=_rxbuf(baud), timeout=0)
-        pin = g_cfg.get("pps_pin")
-        if pin is None:
-            pin = self.pps_default
-        if pin is not None and pin != -1:
-            p = machine.Pin(pin, machine.Pin.IN)
-            p.irq(self._pps, trigger=machine.Pin.IRQ_RISING, hard=True)
-            self.pps_pin = p
-
-    def _pps(self, _pin):               # hard IRQ: store the tick, nothing else
-        self.pps_t = _now()
-
-    def gnss_read(self, buf):
-        u = self.uart
-        if u is None:
-            return 0
-        n = u.any()
-        if n <= 0:
-            return 0
-        if n > len(buf):
-            n = len(buf)
-        return u.readinto(buf, n) or 0
-
-    def pps_ticks(self):
-        return self.pps_t if self.pps_pin is not None else -1
+        self._pps_open(g_cfg.get("pps_pin"))
 
     # ---- storage
-    def storage_root(self, root):
-        mp = "/" + root.split("/")[1]
-        if mp == self.sd_mount and not _mounted(mp):
-            sp = self.sd_pins
-            if sp:
-                card = machine.SDCard(slot=self.sd_slot, sck=sp.get("sck"),
-                                      miso=sp.get("miso"), mosi=sp.get("mosi"),
-                                      cs=sp.get("cs"), freq=sp.get("freq", 20000000))
-            else:
-                card = machine.SDCard(slot=self.sd_slot)
-            _mount(card, mp)
-        _makedirs(root)
-        self.root = root
-        return root
-
-    def free_kib(self):
-        return _free_kib(self.root)
+    def _sd_card(self):
+        sp = self.sd_pins
+        if sp:
+            return machine.SDCard(slot=self.sd_slot, sck=sp.get("sck"),
+                                  miso=sp.get("miso"), mosi=sp.get("mosi"),
+                                  cs=sp.get("cs"), freq=sp.get("freq", 20000000))
+        return machine.SDCard(slot=self.sd_slot)
 
     # ---- LED, button
     def pins_open(self, p_cfg):
@@ -330,9 +205,9 @@ class Esp32Hal:
         if led is None:
             led = self.led_default
         if led is None or led == -1:
-            self.led_pin = None
+            self.led_obj = None
         else:
-            self.led_pin = machine.Pin(led, machine.Pin.OUT, value=0)
+            self.led_obj = machine.Pin(led, machine.Pin.OUT, value=0)
         self.led_state = None
         b = p_cfg.get("button")
         if b is None:
@@ -340,37 +215,13 @@ class Esp32Hal:
         if b is None or b == -1:
             self.btn = None
         else:
-            pin = machine.Pin(b, machine.Pin.IN, machine.Pin.PULL_UP)
-            btn = _Button(lambda: pin.value() == 0)
-            pin.irq(btn.edge, trigger=machine.Pin.IRQ_FALLING, hard=True)
-            self.btn = btn
+            self._pin_button(b)
 
-    def led(self, on):
-        lp = self.led_pin
-        if lp is None or on == self.led_state:
-            return
-        self.led_state = on
-        lp.value(1 if on else 0)
+    def _led_write(self, lo, on):
+        # type: (machine.Pin, bool) -> None
+        lo.value(1 if on else 0)
 
-    def button(self):
-        b = self.btn
-        return b.poll() if b is not None else False
-
-    # ---- watchdog, interrupts, RTC
-    def wdt_start(self, ms):
-        self.wdt = machine.WDT(timeout=ms)
-
-    def wdt_feed(self):
-        w = self.wdt
-        if w is not None:
-            w.feed()
-
-    def irq_off(self):
-        return machine.disable_irq()
-
-    def irq_on(self, state):
-        machine.enable_irq(state)
-
+    # ---- RTC
     def set_rtc(self, y, mo, d, h, mi, s):
         # ESP32 RTC: weekday 0 = Monday .. 6 (the port computes its own; given for form)
         machine.RTC().datetime((y, mo, d, _weekday(y, mo, d), h, mi, s, 0))
@@ -413,74 +264,3 @@ def _set_filters(bus, flt):
         except ValueError:              # a combination the hardware cannot make
             pass
     bus.set_filters(None)
-
-
-def _rxbuf(baud):
-    """UART receive buffer for >= 300 ms of bytes at `baud` (a slow main-loop pass, an SD
-    write stall), a power of two from 1 KiB to 8 KiB: 4 KiB at 115200."""
-    need = baud * 3 // 100
-    n = 1024
-    while n < need and n < 8192:
-        n <<= 1
-    return n
-
-
-def _mounted(mp):
-    """True if a file system is mounted at mp; False if not; None if the firmware cannot
-    say (no vfs.mount() listing before MicroPython 1.23)."""
-    try:
-        import vfs
-        for m in vfs.mount():
-            if m[1] == mp:
-                return True
-        return False
-    except Exception:
-        return None
-
-
-def _mount(card, mp):
-    try:
-        _vfs_mount(card, mp)
-    except OSError as e:
-        if e.args and e.args[0] == _EPERM:   # already mounted (boot.py)
-            return
-        raise
-
-
-def _vfs_mount(card, mp):
-    try:
-        import vfs
-    except ImportError:                 # MicroPython before 1.23: os.mount
-        os.mount(card, mp)
-        return
-    vfs.mount(card, mp)
-
-
-def _makedirs(path):
-    p = ""
-    for part in path.split("/"):
-        if part:
-            p += "/" + part
-            try:
-                os.mkdir(p)
-            except OSError:
-                pass
-
-
-def _free_kib(path):
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return 0xFFFFFFFF
-    bs = st[0]
-    if bs >= 1024:
-        return (bs // 1024) * st[4]
-    return st[4] * bs // 1024
-
-
-def _weekday(y, m, d):
-    """0 = Monday .. 6 = Sunday (Sakamoto), integers only."""
-    t = (0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4)
-    if m < 3:
-        y -= 1
-    return (y + y // 4 - y // 100 + y // 400 + t[m - 1] + d + 6) % 7

@@ -9,104 +9,19 @@
 # memoryview of exactly n bytes (MicroPython >= 1.20 list layout, as documented for 1.29).
 # The controller starts in SILENT (bus monitoring) mode unless the channel's config says
 # listen_only: false.
-import os
-import time
 import machine
-import micropython
 import pyb
 from micropython import const
+from hal_common import BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters, len_to_dlc
 
-_MASK = const(0x3FFFFFFF)          # ticks period 2**30 (the boards' own)
 _F_EXT = const(0x01)               # record flags (FORMAT.md 3.4)
 _F_RTR = const(0x02)
-_STD = const(0x7FF)
-_XID = const(0x1FFFFFFF)
-_EPERM = const(1)
-_DEBOUNCE_MS = const(50)
 _BANKS = const(14)                 # bxCAN filter banks per controller (num_filter_banks)
 _FD_STD = const(28)                # FDCAN standard / extended filter elements used at most
 _FD_EXT = const(8)
-_FD_LEN = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
 
 # FDCAN builds of pyb.CAN have the RANGE/DUAL/MASK filter modes, bxCAN builds MASK16 etc.
 _FDCAN = hasattr(pyb.CAN, "RANGE")
-
-# An exception raised in the rx callback (heap locked) needs this to carry a message.
-if hasattr(micropython, "alloc_emergency_exception_buf"):   # boards yes, Unix port no
-    micropython.alloc_emergency_exception_buf(160)
-
-
-def _now():
-    """time.ticks_us() on the 2**30 period (already the boards' own: the mask is a no-op
-    there). The stubs keep ticks opaque; the firmware core does its own 2**30 arithmetic."""
-    return time.ticks_us() & _MASK  # type: ignore[operator]
-
-
-def len_to_dlc(n):
-    """CAN FD data length (0..64) -> DLC code (0..15). Allocation-free."""
-    if n <= 8:
-        return n
-    for i in range(9, 16):
-        if _FD_LEN[i] >= n:
-            return i
-    return 15
-
-
-def hw_filters(filters):
-    """Controller acceptance filters for one channel's config `filters`: None to take every
-    frame, else a list of (ext, id, mask) whose union holds every frame the software
-    filters (config.FrameFilter, run in Capture) can accept. With at least one accept
-    filter a frame that matches no filter is rejected, so the union of the accept filters
-    is such a superset whatever rejects come first; a reject-only list (a deny list) needs
-    every frame. A range becomes the mask of the bits its ends share (a superset)."""
-    out = []
-    for f in filters:
-        if f.get("action", "accept") != "accept":
-            continue
-        ext = bool(f.get("ext", False))
-        w = _XID if ext else _STD
-        if "id" in f:
-            m = f.get("mask", w) & w
-            out.append((ext, f["id"] & m, m))
-        else:
-            lo = f["from"]
-            hi = f["to"]
-            m = w
-            while (lo & m) != (hi & m):
-                m = (m << 1) & w
-            out.append((ext, lo & m, m))
-    return out or None
-
-
-class _Button:
-    """Mark button: True once per press. An edge IRQ latches short presses the main loop
-    would miss between passes; presses closer than _DEBOUNCE_MS to the last change are
-    contact bounce."""
-
-    def __init__(self, pressed):
-        self.pressed = pressed          # () -> bool, True while held
-        self.hit = False                # set by the edge IRQ (no allocation there)
-        self.down = False
-        self.t = time.ticks_ms()
-
-    def edge(self, _pin=None):
-        self.hit = True
-
-    def poll(self):
-        now = time.ticks_ms()
-        p = self.pressed()
-        hit = self.hit
-        self.hit = False
-        settled = time.ticks_diff(now, self.t) >= _DEBOUNCE_MS
-        if not self.down:
-            if (hit or p) and settled:
-                self.down = True
-                self.t = now
-                return True
-        elif not p and not hit and settled:
-            self.down = False
-            self.t = now
-        return False
 
 
 class _Chan:
@@ -198,7 +113,7 @@ class _Chan:
             return 0
 
 
-class Stm32Hal:
+class Stm32Hal(BoardHal):
     name = "stm32"
 
     def __init__(self, gnss_uart=6, pps_pin="X3", led=2, button=None, sd_mount="/sd",
@@ -206,28 +121,13 @@ class Stm32Hal:
         """Defaults are for a pyboard v1.1 / PYBD-style board (docs/BOARDS.md): GNSS on
         UART 6 (Y1 TX, Y2 RX), PPS on X3, green LED 2, the USR switch as the mark button,
         the SD slot mounted at /sd, no supply divider. Pins are given by name."""
-        self.gnss_uart = gnss_uart
-        self.pps_default = pps_pin
-        self.sd_mount = sd_mount
+        BoardHal.__init__(self, gnss_uart, pps_pin, sd_mount, supply_ratio)
         self.chans = []                 # type: list[_Chan]
-        self.uart = None                # type: machine.UART | None
-        self.pps_pin = None             # type: machine.Pin | None
-        self.pps_t = -1                 # ticks of the last PPS edge (set in the IRQ)
-        self.wdt = None                 # type: machine.WDT | None
-        self.root = "/"
         self.adcall = None              # type: pyb.ADCAll | None
-        self.supply = None              # type: machine.ADC | None
-        self.supply_ratio = supply_ratio
         if supply_pin is not None:
             self.supply = machine.ADC(machine.Pin(supply_pin))
         self.led_obj = None             # type: pyb.LED | machine.Pin | None
-        self.led_state = None           # type: bool | None
-        self.btn = None                 # type: _Button | None
         self.pins_open({"led": led, "button": button})
-
-    # ---- time
-    def ticks(self):
-        return _now()
 
     # ---- CAN
     def can_open(self, ch_cfg, cap):
@@ -261,12 +161,6 @@ class Stm32Hal:
         bus.rxcallback(0, c.rx0)
         bus.rxcallback(1, c.rx1)
 
-    def can_poll(self, cap=None):
-        n = 0
-        for c in self.chans:
-            n += c.poll()
-        return n
-
     def can_stats(self):
         ov = 0
         er = 0
@@ -284,46 +178,12 @@ class Stm32Hal:
         self.uart = machine.UART(port, baudrate=baud, rxbuf=_rxbuf(baud), timeout=0)
         self._pps_open(g_cfg.get("pps_pin"))
 
-    def _pps_open(self, pin):
-        if pin is None:
-            pin = self.pps_default
-        if pin is None or pin == -1:
-            return
-        p = machine.Pin(pin, machine.Pin.IN)
-        p.irq(self._pps, trigger=machine.Pin.IRQ_RISING, hard=True)
-        self.pps_pin = p
-
-    def _pps(self, _pin):               # hard IRQ: store the tick, nothing else
-        self.pps_t = _now()
-
-    def gnss_read(self, buf):
-        u = self.uart
-        if u is None:
-            return 0
-        n = u.any()
-        if n <= 0:
-            return 0
-        if n > len(buf):
-            n = len(buf)
-        return u.readinto(buf, n) or 0
-
-    def pps_ticks(self):
-        return self.pps_t if self.pps_pin is not None else -1
-
     # ---- storage
-    def storage_root(self, root):
-        mp = "/" + root.split("/")[1]
-        if mp == self.sd_mount and not _mounted(mp):
-            card = pyb.SDCard()
-            if not card.present():
-                raise OSError("no SD card in the slot")
-            _mount(card, mp)
-        _makedirs(root)
-        self.root = root
-        return root
-
-    def free_kib(self):
-        return _free_kib(self.root)
+    def _sd_card(self):
+        card = pyb.SDCard()
+        if not card.present():
+            raise OSError("no SD card in the slot")
+        return card
 
     # ---- LED, button
     def pins_open(self, p_cfg):
@@ -349,40 +209,16 @@ class Stm32Hal:
             sw.callback(btn.edge)
             self.btn = btn
         else:
-            pin = machine.Pin(b, machine.Pin.IN, machine.Pin.PULL_UP)
-            btn = _Button(lambda: pin.value() == 0)
-            pin.irq(btn.edge, trigger=machine.Pin.IRQ_FALLING, hard=True)
-            self.btn = btn
+            self._pin_button(b)
 
-    def led(self, on):
-        lo = self.led_obj
-        if lo is None or on == self.led_state:
-            return
-        self.led_state = on
+    def _led_write(self, lo, on):
+        # type: (pyb.LED | machine.Pin, bool) -> None
         if on:
             lo.on()
         else:
             lo.off()
 
-    def button(self):
-        b = self.btn
-        return b.poll() if b is not None else False
-
-    # ---- watchdog, interrupts, RTC
-    def wdt_start(self, ms):
-        self.wdt = machine.WDT(timeout=ms)
-
-    def wdt_feed(self):
-        w = self.wdt
-        if w is not None:
-            w.feed()
-
-    def irq_off(self):
-        return machine.disable_irq()
-
-    def irq_on(self, state):
-        machine.enable_irq(state)
-
+    # ---- RTC
     def set_rtc(self, y, mo, d, h, mi, s):
         # STM32 RTC weekday: 1 = Monday .. 7 = Sunday
         machine.RTC().datetime((y, mo, d, _weekday(y, mo, d) + 1, h, mi, s, 0))
@@ -455,74 +291,3 @@ def _program(bus, flt):
         a = pairs[2 * k]
         b = pairs[2 * k + 1]
         bus.setfilter(k, pyb.CAN.MASK16, k & 1, (a[0], a[1], b[0], b[1]))
-
-
-def _rxbuf(baud):
-    """UART receive buffer for >= 300 ms of bytes at `baud` (a slow main-loop pass, an SD
-    write stall), a power of two from 1 KiB to 8 KiB: 4 KiB at 115200."""
-    need = baud * 3 // 100              # bytes in 300 ms at 10 bits a byte
-    n = 1024
-    while n < need and n < 8192:
-        n <<= 1
-    return n
-
-
-def _mounted(mp):
-    """True if a file system is mounted at mp; False if not; None if the firmware cannot
-    say (no vfs.mount() listing before MicroPython 1.23)."""
-    try:
-        import vfs
-        for m in vfs.mount():
-            if m[1] == mp:
-                return True
-        return False
-    except Exception:
-        return None
-
-
-def _mount(card, mp):
-    try:
-        _vfs_mount(card, mp)
-    except OSError as e:
-        if e.args and e.args[0] == _EPERM:   # already mounted (boot.py, or auto-mount)
-            return
-        raise
-
-
-def _vfs_mount(card, mp):
-    try:
-        import vfs
-    except ImportError:                 # MicroPython before 1.23: os.mount
-        os.mount(card, mp)
-        return
-    vfs.mount(card, mp)
-
-
-def _makedirs(path):
-    p = ""
-    for part in path.split("/"):
-        if part:
-            p += "/" + part
-            try:
-                os.mkdir(p)
-            except OSError:
-                pass
-
-
-def _free_kib(path):
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return 0xFFFFFFFF
-    bs = st[0]
-    if bs >= 1024:
-        return (bs // 1024) * st[4]
-    return st[4] * bs // 1024
-
-
-def _weekday(y, m, d):
-    """0 = Monday .. 6 = Sunday (Sakamoto), integers only."""
-    t = (0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4)
-    if m < 3:
-        y -= 1
-    return (y + y // 4 - y // 100 + y // 400 + t[m - 1] + d + 6) % 7

@@ -6,30 +6,19 @@ import os
 import select
 import socket
 import struct
-import time
 from micropython import const
+from hal_common import _now, len_to_dlc
 
 _AF_CAN = const(29)
 _SOCK_RAW = const(3)
 _CAN_RAW = const(1)
 _SOL_CAN_RAW = const(101)
 _CAN_RAW_FD_FRAMES = const(5)
-_MASK = const(0x3FFFFFFF)
 _SOL_SOCKET = const(1)
 _SO_RCVBUF = const(8)
 _SO_RCVBUFFORCE = const(33)
 _VTIME = const(5)            # Linux termios c_cc indices
 _VMIN = const(6)
-_FD_LEN = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
-
-
-def len_to_dlc(n):
-    if n <= 8:
-        return n
-    for i in range(9, 16):
-        if _FD_LEN[i] >= n:
-            return i
-    return 15
 
 
 class UnixHal:
@@ -41,7 +30,7 @@ class UnixHal:
     def __init__(self, card, control=None, ticks_fn=None):
         self.card = card
         self.control = control or card
-        self.ticks = ticks_fn or _ticks
+        self.ticks = ticks_fn or _now       # the boards' 2**30 period
         self.socks = []
         self.chans = []
         self.poll = select.poll()
@@ -201,7 +190,3 @@ class UnixHal:
 
     def temp_dc(self):
         return 0x7FFF
-
-
-def _ticks():
-    return time.ticks_us() & _MASK       # the boards' 2**30 period

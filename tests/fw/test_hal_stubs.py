@@ -109,7 +109,8 @@ def stub_dirs(request) -> dict[str, Path]:
 
 
 def _mypy(module: Path, stubs: Path, cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MYPYPATH=str(stubs))
+    # FIRMWARE: the modules the HALs import (hal_common), also for a copy in a temp dir
+    env = dict(os.environ, MYPYPATH=os.pathsep.join((str(stubs), str(FIRMWARE))))
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(MYPY_INI),
            "--custom-typeshed-dir", str(stubs),
            "--cache-dir", str(cache / ("mypy-" + stubs.name)), str(module)]
@@ -117,7 +118,8 @@ def _mypy(module: Path, stubs: Path, cache: Path) -> subprocess.CompletedProcess
                           cwd=str(module.parent))
 
 
-CHECKS = [("hal_stm32", "stm32"), ("hal_esp32", "esp32"), ("hal_esp32", "esp32+machine.CAN")]
+CHECKS = [("hal_stm32", "stm32"), ("hal_esp32", "esp32"), ("hal_esp32", "esp32+machine.CAN"),
+          ("hal_common", "stm32"), ("hal_common", "esp32")]
 
 
 @pytest.mark.parametrize("module,stubs", CHECKS, ids=[f"{m}-{s}" for m, s in CHECKS])
@@ -192,6 +194,7 @@ def _port_modules(fdcan: bool) -> dict[str, types.ModuleType]:
     mp = types.ModuleType("micropython")
     mp.const = lambda x: x
     mp.alloc_emergency_exception_buf = lambda n: None
+    mp.viper = mp.native = lambda f: f        # emitters: plain Python under CPython
     machine = types.ModuleType("machine")
     machine.disable_irq = lambda: 0
     machine.enable_irq = lambda s: None
@@ -239,19 +242,27 @@ def _port_modules(fdcan: bool) -> dict[str, types.ModuleType]:
 
 
 def _load(module: str, fdcan: bool = False):
-    saved = {k: sys.modules.get(k) for k in ("micropython", "machine", "pyb", "esp32")}
+    """The HAL module, with its own fresh hal_common (both on the stand-in port modules);
+    `mod.time` is the stand-in time module both of them use."""
+    names = ("micropython", "machine", "pyb", "esp32", "hal_common")
+    saved = {k: sys.modules.get(k) for k in names}
+    sys.modules.pop("hal_common", None)
     sys.modules.update(_port_modules(fdcan))
+    sys.path.insert(0, str(FIRMWARE))
     try:
         spec = importlib.util.spec_from_file_location(f"_{module}_{fdcan}", FIRMWARE / f"{module}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
+        common = sys.modules["hal_common"]
     finally:
+        sys.path.remove(str(FIRMWARE))
         for k, v in saved.items():
             if v is None:
                 sys.modules.pop(k, None)
             else:
                 sys.modules[k] = v
-    mod.time = _Time()
+    mod.time = common.time = _Time()
+    mod.hal_common = common
     return mod
 
 
@@ -262,6 +273,8 @@ def _config():
     try:
         spec = importlib.util.spec_from_file_location("_fw_config", FIRMWARE / "config.py")
         mod = importlib.util.module_from_spec(spec)
+        # viper's pointer casts: indexing the array/bytearray itself means the same here
+        mod.ptr8 = mod.ptr32 = lambda buf: buf
         spec.loader.exec_module(mod)
     finally:
         sys.path.remove(str(FIRMWARE))

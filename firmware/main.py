@@ -1,6 +1,7 @@
 # Board entry point: start logging with no host attached. On the Unix port the same file
 # runs the firmware against vcan0 (DUNELOG_CARD names the directory that plays the card;
-# DUNELOG_SECONDS stops it after that many seconds, for tests).
+# DUNELOG_SECONDS stops it after that many seconds). Ctrl-C / SIGINT closes the log
+# cleanly (on a board: then the REPL).
 import app
 
 try:
@@ -8,4 +9,7 @@ try:
     _s = os.getenv("DUNELOG_SECONDS")
 except (ImportError, AttributeError):
     _s = None
-app.main(float(_s) if _s else None)
+try:
+    app.main(float(_s) if _s else None)
+except KeyboardInterrupt:
+    print("dunelog: stopped")

@@ -110,6 +110,12 @@ class Dut:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
+    def stop(self, timeout: float = 60) -> str:
+        """Ctrl-C: the firmware drains, writes its last block and exits."""
+        time.sleep(0.3)                       # let the last frames reach the firmware
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return self.wait(timeout)
+
     def wait(self, timeout: float = 120) -> str:
         out, _ = self.proc.communicate(timeout=timeout)
         assert self.proc.returncode == 0, out

@@ -11,6 +11,7 @@ from typing import Sequence
 from . import __version__
 from .dump import Dump
 from .info import dump_info, format_info
+from . import cli_convert, cli_decode, cli_track
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNUSABLE"]
 
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--logger", type=int, default=None, help="only this logger id")
     pi.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     pi.set_defaults(func=cmd_info)
+    cli_decode.register(sub)
+    cli_convert.register(sub)
+    cli_track.register(sub)
     return p
 
 

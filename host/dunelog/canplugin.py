@@ -1,0 +1,45 @@
+"""python-can plugin: read dunelog segment files (``.dlg``) with ``can.LogReader``.
+
+Registered in ``pyproject.toml`` under the entry-point group ``can.io.message_reader``
+(key ``.dlg``), which python-can 4.x consults in :func:`can.LogReader`; so these work
+once dunelog is installed::
+
+    import can
+    for msg in can.LogReader("B00001_S0000.dlg"): ...
+    python -m can.logconvert B00001_S0000.dlg out.blf
+    python -m can.player -i virtual B00001_S0000.dlg
+
+Messages are those of :func:`dunelog.sources.iter_messages` (timestamps UTC epoch seconds
+when the dump has a time sync, else seconds since boot).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import can
+from can.io.generic import MessageReader
+
+from .sources import iter_messages
+
+__all__ = ["DunelogReader"]
+
+
+class DunelogReader(MessageReader):
+    """Iterate the CAN frames of a dunelog segment file, directory or dump tree."""
+
+    def __init__(self, file: Any, **kwargs: Any) -> None:
+        if not isinstance(file, (str, bytes, os.PathLike)):
+            raise TypeError("DunelogReader needs a path (segment file or directory), "
+                            f"not {type(file).__name__}")
+        self.file = None
+        self.path = os.fspath(file)
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"no such file or directory: {self.path}")
+
+    def __iter__(self) -> Iterator[can.Message]:
+        yield from iter_messages(self.path)
+
+    def stop(self) -> None:
+        pass

@@ -1,0 +1,20 @@
+"""Vectorised DBC decoding (``dunelog.decode``).
+
+Databases are loaded by cantools (DBC, ARXML, KCD, SYM), compiled into plain per-signal
+descriptions (:mod:`.compiled`) and whole columns of frames per message are decoded with
+NumPy (:mod:`.vector`).  Values equal ``cantools`` ``Database.decode_message``.
+
+>>> from dunelog.decode import Decoder
+>>> dec = Decoder(["dbc/recce.dbc"])
+>>> for msg in dec.decode(chunk.classic, timebase): msg.to_arrow()
+>>> dec.report.lines()
+"""
+
+from .compiled import (CompiledMessage, CompiledSignal, compile_database, compile_message,
+                       j1939_pgn, load_database)
+from .decoder import DecodedMessage, Decoder, DecodeReport
+from .vector import MessageColumns, decode_columns
+
+__all__ = ["Decoder", "DecodedMessage", "DecodeReport", "CompiledMessage", "CompiledSignal",
+           "compile_database", "compile_message", "load_database", "j1939_pgn",
+           "decode_columns", "MessageColumns"]

@@ -82,18 +82,15 @@ def _fill(rst, rbuf, est, blk) -> int:
             rb[p + 6] = d >> 16
             rb[p + 7] = d >> 24
             if typ == _T_OVERFLOW:               # drop ticks -> "us before this record"
-                f = rb[p + 8] | (rb[p + 9] << 8) | (rb[p + 10] << 16) | (rb[p + 11] << 24)
-                f = (tk - f) & _MASK
-                rb[p + 8] = f
-                rb[p + 9] = f >> 8
-                rb[p + 10] = f >> 16
-                rb[p + 11] = f >> 24
-                g = rb[p + 12] | (rb[p + 13] << 8) | (rb[p + 14] << 16) | (rb[p + 15] << 24)
-                g = (tk - g) & _MASK
-                rb[p + 12] = g
-                rb[p + 13] = g >> 8
-                rb[p + 14] = g >> 16
-                rb[p + 15] = g >> 24
+                o = p + 8                        # first drop at +8, last drop at +12
+                while o <= p + 12:
+                    f = rb[o] | (rb[o + 1] << 8) | (rb[o + 2] << 16) | (rb[o + 3] << 24)
+                    f = (tk - f) & _MASK
+                    rb[o] = f
+                    rb[o + 1] = f >> 8
+                    rb[o + 2] = f >> 16
+                    rb[o + 3] = f >> 24
+                    o += 4
             s = bs4 - 2 * cnt - 2                # slot table entry: u16 offset
             bk[s] = q
             bk[s + 1] = q >> 8

@@ -125,19 +125,17 @@ class Logger:
 
     # ---- consumer
 
-    def _write(self, flags):
+    def _write(self, flags, last=False):
         now = self.clock.us
-        last = self.seg.last_due(now)
+        last = last or self.seg.last_due(now)
         seq = self.enc.seq
         blk = self.enc.close(flags | (fmt.B_LAST if last else 0))
         self.seg.write(blk, seq, now, last, flags & fmt.B_FLUSH)
         self.blocks_written += 1
 
-    def service(self):
-        """Drain the ring into blocks; write full blocks; flush on the cadence. Call from
-        the main loop at least every 2**29 us (in practice every few ms)."""
-        now = self.ticks()
-        self.clock.extend(now)
+    def _drain(self, now):
+        """Ring -> blocks, writing each block that fills; then pending drop counts as an
+        overflow record if the ring is empty (producer held off meanwhile)."""
         ring = self.ring
         enc = self.enc
         while enc.fill(ring, self.clock):
@@ -149,27 +147,25 @@ class Logger:
             self.irq_on(s)
             while enc.fill(ring, self.clock):
                 self._write(0)
+
+    def service(self):
+        """Drain the ring into blocks; write full blocks; flush on the cadence. Call from
+        the main loop at least every 2**29 us (in practice every few ms)."""
+        now = self.ticks()
+        self.clock.extend(now)
+        self._drain(now)
         if diff(now, self.last_flush) >= self.flush_us:
             self.last_flush = now
-            if not enc.empty():
+            if not self.enc.empty():
                 self._write(fmt.B_FLUSH)
 
     def close(self):
         """Clean shutdown: drain the ring, write the last block (possibly empty) with the
         LAST flag, close the file. The host tells a closed boot from a cut one by it."""
-        enc = self.enc
-        ring = self.ring
-        self.clock.extend(self.ticks())
-        while enc.fill(ring, self.clock):
-            self._write(0)
-        if ring.pending and ring.flush_overflow(self.ticks()):
-            while enc.fill(ring, self.clock):
-                self._write(0)
-        if enc.empty():
-            t = self.ticks()
-            enc.open(t, self.clock.extend(t))
-        seq = enc.seq
-        blk = enc.close(fmt.B_FLUSH | fmt.B_LAST)
-        self.seg.write(blk, seq, self.clock.us, True, True)
-        self.blocks_written += 1
+        now = self.ticks()
+        self.clock.extend(now)
+        self._drain(now)
+        if self.enc.empty():
+            self.enc.open(now, self.clock.us)
+        self._write(fmt.B_FLUSH, last=True)
         self.seg.close()

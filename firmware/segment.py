@@ -98,30 +98,27 @@ class SegmentWriter:
                     best = (key, name)
         return best[1] if best else None
 
+    def _low(self):
+        """Free space known and below the reserve plus a few blocks."""
+        return self.free is not None and self.free() < self.reserve_kib + (self.bs >> 10) * 4
+
     def _make_room(self):
         """Card (nearly) full: apply the policy. True if writing may go on."""
         if self.card_full == "overwrite":
-            while self.free is not None:
-                if self.free() >= self.reserve_kib + (self.bs >> 10) * 4:
-                    return True
+            while True:
                 name = self._oldest()
                 if name is None:
                     break
                 os.remove(self.root + "/" + name)
                 self.deleted += 1
-            if self.free is None:
-                name = self._oldest()
-                if name is not None:
-                    os.remove(self.root + "/" + name)
-                    self.deleted += 1
-                    return True
+                if self.free is None or not self._low():
+                    return True          # free space unknown: one segment per full card
         self.stopped = True
         return False
 
     def open(self, first_seq, now_us):
-        if self.free is not None and self.free() < self.reserve_kib + (self.bs >> 10) * 4:
-            if not self._make_room():
-                return False
+        if self._low() and not self._make_room():
+            return False
         self.seg += 1
         self.f = open(self.root + "/" + seg_name(self.boot, self.seg), "wb")
         self.f.write(self._header(first_seq, now_us))

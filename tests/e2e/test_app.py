@@ -87,10 +87,13 @@ def test_gnss_10hz_button_led_and_status(tmp_path: Path) -> None:
     assert [f.alt_mm for f in fixes] == [650_000 + 100 * k for k in range(len(sent))]
     syncs = [r for r in recs if isinstance(r, TimeSync)]
     assert 5 <= len(syncs) <= 7                       # one per UTC second
-    # UTC from the time syncs maps each fix's boot time to its epoch within 100 ms
+    # UTC from the time syncs maps each fix's boot time to its epoch. Both are stamped on
+    # arrival, so the error is the jitter of this test's 10 Hz writer (time.sleep on a
+    # shared, loaded machine: ~110 ms seen once in CI), not the firmware's; 300 ms still
+    # catches a wrong second, day or sign.
     for f in fixes[10:]:
         utc_us = dump.utc_us(f.boot, f.time_us)
-        assert abs(utc_us - (f.utc_days * 86_400_000 + f.utc_ms) * 1000) < 100_000
+        assert abs(utc_us - (f.utc_days * 86_400_000 + f.utc_ms) * 1000) < 300_000
     marks = [r for r in recs if isinstance(r, Event) and r.kind == 1]
     assert [m.code for m in marks] == [1, 2]
     status = [r for r in recs if isinstance(r, Status)]

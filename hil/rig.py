@@ -69,7 +69,7 @@ class Result:
                              f"{n['dropped_counted']}, missing {n['missing']}, corrupted "
                              f"{n['corrupted']}; timestamp latency p50 {lat.get('p50', 0):.2f} "
                              f"p99 {lat.get('p99', 0):.2f} max {lat.get('max', 0):.2f} ms "
-                             f"(tolerance {lat.get('tolerance', '-')} ms)")
+                             f"(tolerance {lat.get('tolerance') or 'none'} ms)")
             elif isinstance(n, dict):
                 lines.append(f"  GNSS fix epochs sent {n['sent_fix']}, matched {n['matched']}, "
                              f"no-fix {n['sent_nofix']}, silent {n['silent']}, gaps "
@@ -137,6 +137,11 @@ class Rig:
             gnss.stop()
         out = dut.stop() if dut is not None else ""
         return log, out
+
+    @staticmethod
+    def firmware_summary(out: str) -> str:
+        """The firmware's closing line (rx/rejected/drops/blocks counters)."""
+        return next((ln for ln in out.splitlines() if " rx " in ln), out.strip()[-200:])
 
     def open(self) -> dunelog.Dump:
         return dunelog.open(self.card)

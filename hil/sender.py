@@ -19,6 +19,23 @@ class SendLog:
     t: list[float] = field(default_factory=list)
     late_max_s: float = 0.0
 
+    def slice(self, a: int, b: int | None = None) -> "SendLog":
+        """The frames sent a..b-1, as their own log."""
+        return SendLog(self.frames[a:b], self.t[a:b], self.late_max_s)
+
+    def find(self, keys: Sequence[tuple], start: int = 0) -> int | None:
+        """Index of the first frame at or after ``start`` where this run of
+        (id, ext, fd, brs, data) keys was sent back to back. Payloads repeat on a real bus;
+        a run of a few dozen frames pins the place down."""
+        if not keys:
+            return None
+        mine = [(f.id, f.ext, f.fd, f.brs, f.data) for f in self.frames]
+        n = len(keys)
+        for i in range(start, len(mine) - n + 1):
+            if mine[i] == keys[0] and mine[i:i + n] == list(keys):
+                return i
+        return None
+
     def rate(self) -> float:
         if len(self.t) < 2:
             return 0.0

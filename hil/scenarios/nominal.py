@@ -37,7 +37,7 @@ def drive_and_check(rig: Rig, res: Result, *, seconds: float, load: float, gnss_
                                "planned_fps": round(sim.frames_per_s()),
                                "achieved_fps": round(log.rate()),
                                "sender_late_max_ms": round(log.late_max_s * 1e3, 1)}
-    res.numbers["firmware"] = next((ln for ln in out.splitlines() if " rx " in ln), out.strip()[-200:])
+    res.numbers["firmware"] = rig.firmware_summary(out)
     rig.integrity(res, dump)
     rep = check_frames(log, recs, tolerance_ms=tolerance_ms)
     res.frames(rep)

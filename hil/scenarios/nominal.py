@@ -51,6 +51,6 @@ def drive_and_check(rig: Rig, res: Result, *, seconds: float, load: float, gnss_
 
 @scenario("nominal", "recce drive, 30 % of 500 kbit/s, 5 min, GNSS 10 Hz: every frame and fix "
                      "logged exactly, none dropped, timestamps within 50 ms "
-                     "(200 ms in UML)", minutes=5.5)
+                     "(p99; 200 ms in UML)", minutes=5.5)
 def nominal(rig: Rig, res: Result) -> None:
     drive_and_check(rig, res, seconds=rig.seconds(300), load=30.0)

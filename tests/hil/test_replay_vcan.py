@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 import can
+import pytest
 import numpy as np
 
 from dunelog.format import (CAN_BRS, CAN_EXT, CAN_RTR, build_segment_header, pack_blocks,
                             rec_can, rec_session)
 from dunelog.sources import iter_messages
+
+pytestmark = pytest.mark.hil
 
 SECONDS = float(os.getenv("REPLAY_SECONDS", "60"))
 RATE = int(os.getenv("REPLAY_RATE", "250"))       # frames/s on average (see below)

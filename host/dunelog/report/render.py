@@ -185,7 +185,7 @@ def _legend(vmax: float) -> str:
 
 
 # ---------------------------------------------------------------------- data for charts
-def _series(env: Envelope, name: str, scale: float = 1.0, digits: int = 5) -> dict:
+def _series(env: Envelope, name: str, scale: float = 1.0, digits: int = 6) -> dict:
     s = env.series(digits)
     if scale != 1.0:
         for k in ("lo", "hi", "mean"):

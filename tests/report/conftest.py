@@ -1,0 +1,8 @@
+"""Fixtures for the report tests rendered in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Envelope"]
+__all__ = ["Envelope", "BootHistogram"]
 
 
 class Envelope:
@@ -84,3 +84,111 @@ class Envelope:
 def _round(a: np.ndarray, digits: int) -> list[float]:
     """Round to ``digits`` significant digits; returns a list of Python floats."""
     return [float(f"{x:.{digits}g}") for x in np.asarray(a, np.float64).tolist()]
+
+
+class BootHistogram:
+    """Buckets of boot time (``time_us`` from 0) whose width adapts to the data: it starts
+    at ``width_us`` and doubles (merging neighbours) whenever more than ``cap`` buckets
+    would be needed, so memory stays bounded however long the boot is while short boots
+    keep a fine resolution.  Used in the single pass over a dump, before the report's
+    time axis is known; :meth:`centres_us` and the arrays are then re-bucketed onto it.
+
+    With ``values`` it keeps min / max / sum / count per bucket (a signal); otherwise
+    only counts plus the sums of any named weights (frames, bits, error frames).
+    """
+
+    def __init__(self, width_us: int = 1000, cap: int = 1 << 16, *, values: bool = True,
+                 weights: tuple[str, ...] = ()) -> None:
+        self.width_us = int(width_us)
+        self.cap = int(cap)
+        self.values = values
+        self.n = 0
+        self.count = np.zeros(0, np.int64)
+        self.sums: dict[str, np.ndarray] = {w: np.zeros(0) for w in weights}
+        if values:
+            self.lo = np.zeros(0)
+            self.hi = np.zeros(0)
+            self.total = np.zeros(0)
+
+    def _grow(self, n: int) -> None:
+        if n <= self.count.size:
+            self.n = max(self.n, n)
+            return
+        size = max(n, 2 * self.count.size, 64)
+
+        def ext(a: np.ndarray, fill: float) -> np.ndarray:
+            out = np.full(size, fill, a.dtype)
+            out[:a.size] = a
+            return out
+
+        self.count = ext(self.count, 0)
+        self.sums = {k: ext(v, 0.0) for k, v in self.sums.items()}
+        if self.values:
+            self.lo, self.hi = ext(self.lo, np.inf), ext(self.hi, -np.inf)
+            self.total = ext(self.total, 0.0)
+        self.n = n
+
+    def _coarsen(self) -> None:
+        n = (self.n + 1) // 2
+        m = 2 * n
+
+        def pairs(a: np.ndarray, fill: float) -> np.ndarray:
+            b = np.full(m, fill, a.dtype)
+            b[:self.n] = a[:self.n]
+            return b.reshape(n, 2)
+
+        self.count = pairs(self.count, 0).sum(1)
+        self.sums = {k: pairs(v, 0.0).sum(1) for k, v in self.sums.items()}
+        if self.values:
+            self.lo = pairs(self.lo, np.inf).min(1)
+            self.hi = pairs(self.hi, -np.inf).max(1)
+            self.total = pairs(self.total, 0.0).sum(1)
+        self.n = n
+        self.width_us *= 2
+
+    def add(self, time_us: np.ndarray, values: np.ndarray | None = None,
+            **weights: np.ndarray) -> None:
+        """Add samples at boot times ``time_us`` (with ``values`` and/or named weights)."""
+        t = np.asarray(time_us)
+        if values is not None:
+            v = np.asarray(values, np.float64)
+            ok = np.isfinite(v)
+            if not ok.all():
+                t, v = t[ok], v[ok]
+                weights = {k: np.asarray(w)[ok] for k, w in weights.items()}
+        if t.size == 0:
+            return
+        tmax = int(t.max())
+        while tmax // self.width_us >= self.cap:
+            self._coarsen()
+        idx = (t // self.width_us).astype(np.int64)
+        self._grow(int(idx.max()) + 1)
+        n = self.n
+        self.count[:n] += np.bincount(idx, minlength=n)
+        for k, w in weights.items():
+            self.sums[k][:n] += np.bincount(idx, weights=w, minlength=n)
+        if values is not None:
+            if idx.size > 1 and (np.diff(idx) < 0).any():
+                order = np.argsort(idx, kind="stable")
+                idx, v = idx[order], v[order]
+            starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+            b = idx[starts]
+            self.lo[b] = np.minimum(self.lo[b], np.minimum.reduceat(v, starts))
+            self.hi[b] = np.maximum(self.hi[b], np.maximum.reduceat(v, starts))
+            self.total[b] += np.add.reduceat(v, starts)
+
+    def centres_us(self) -> np.ndarray:
+        """Boot time at the centre of each bucket."""
+        return (np.arange(self.n, dtype=np.int64) * self.width_us + self.width_us // 2)
+
+    def into(self, env: Envelope, x: np.ndarray) -> None:
+        """Merge the non-empty buckets into ``env`` at positions ``x`` (one per bucket)."""
+        m = self.count[:self.n] > 0
+        if not m.any():
+            return
+        idx = env.index(np.asarray(x)[m])
+        np.add.at(env.count, idx, self.count[:self.n][m])
+        if self.values:
+            np.minimum.at(env.lo, idx, self.lo[:self.n][m])
+            np.maximum.at(env.hi, idx, self.hi[:self.n][m])
+            np.add.at(env.total, idx, self.total[:self.n][m])

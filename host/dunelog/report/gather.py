@@ -22,7 +22,7 @@ from ..format import CAN_ERR, CAN_EXT
 from ..info import dump_info
 from ..records import Event, Overflow, SessionStart, Status
 from ..track import Track, track_from_records
-from .envelope import Envelope
+from .envelope import BootHistogram, Envelope
 
 __all__ = ["ReportData", "TimeAxis", "SignalSeries", "gather", "DEFAULT_SIGNALS",
            "DEFAULT_BITRATE", "DEFAULT_DATA_BITRATE", "frame_bits"]
@@ -127,7 +127,7 @@ class ReportData:
 
 
 def frame_bits(flags: np.ndarray, data_len: np.ndarray, fd: bool,
-               bitrate: int, data_bitrate: int) -> np.ndarray:
+               bitrate: float | np.ndarray, data_bitrate: float) -> np.ndarray:
     """Bus time of frames in nominal bit times, without stuff bits (a lower bound).
 
     Classic: 47 bits of frame overhead (44 + 3 interframe) + 8 per data byte, 20 more for
@@ -163,127 +163,228 @@ def _make_axis(dump: Dump, info: dict) -> TimeAxis:
     return ax
 
 
+class _Scanned:
+    """``dump`` after a complete pass: :func:`dunelog.info.dump_info` reads its statistics
+    instead of scanning the dump a second time."""
+
+    def __init__(self, dump: Dump) -> None:
+        self._dump = dump
+
+    def scan(self, *, can_ids: bool = True):
+        assert self._dump.stats is not None and self._dump.stats.complete
+        return self._dump.stats
+
+    def __getattr__(self, name: str):
+        return getattr(self._dump, name)
+
+
+class KeyTimeCounts:
+    """Frames per (CAN key, time bucket) of one boot; the bucket width doubles when more
+    than ``cap`` buckets would be needed (as :class:`~.envelope.BootHistogram`)."""
+
+    def __init__(self, width_us: int = 100_000, cap: int = 2048) -> None:
+        self.width_us, self.cap = width_us, cap
+        self.counts = np.zeros((0, 0), np.int64)
+
+    def add(self, kidx: np.ndarray, n_keys: int, time_us: np.ndarray) -> None:
+        """Count frames of key indices ``kidx`` at boot times ``time_us``."""
+        if not time_us.size:
+            return
+        tmax = int(time_us.max())
+        while tmax // self.width_us >= self.cap:
+            c = self.counts
+            if c.shape[1] % 2:
+                c = np.pad(c, ((0, 0), (0, 1)))
+            self.counts = c.reshape(c.shape[0], -1, 2).sum(2)
+            self.width_us *= 2
+        tidx = time_us // self.width_us
+        ncol = max(self.counts.shape[1], int(tmax // self.width_us) + 1)
+        nrow = max(self.counts.shape[0], n_keys)
+        if (nrow, ncol) != self.counts.shape:
+            grown = np.zeros((nrow, ncol), np.int64)
+            grown[:self.counts.shape[0], :self.counts.shape[1]] = self.counts
+            self.counts = grown
+        self.counts += np.bincount(kidx.astype(np.int64) * ncol + tidx.astype(np.int64),
+                                   minlength=nrow * ncol).reshape(nrow, ncol)
+
+    def centres_us(self) -> np.ndarray:
+        """Boot time at the centre of each column."""
+        return np.arange(self.counts.shape[1], dtype=np.int64) * self.width_us \
+            + self.width_us // 2
+
+
 def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None = None,
            gap_s: float = 2.0, bitrate: int | dict[int, int] = DEFAULT_BITRATE,
            data_bitrate: int = DEFAULT_DATA_BITRATE, buckets: int = TIME_BUCKETS
            ) -> ReportData:
-    """Read ``dump`` (two passes) and collect what the report shows.
+    """Read ``dump`` in one pass and collect what the report shows.
+
+    CAN traffic and signal values are binned against boot time during the pass (buckets
+    that widen as a boot grows, see :class:`~.envelope.BootHistogram`), then re-bucketed
+    onto the report's time axis, which is known only at the end of the pass (UTC from the
+    time syncs, or boots laid end to end).
 
     :param dbc: databases for the signal plots (none: no signal section).
     :param signals: signal names to plot (default :data:`DEFAULT_SIGNALS`; names not in
         the databases or not in the dump are listed in ``missing_signals``).
     :param gap_s: fix outage that splits the track (as ``dunelog track --gap``).
     :param bitrate: nominal bit rate for bus load, one for all channels or per channel.
+    :param buckets: buckets across the time axis for signals and bus load.
     :raises ValueError: the dump holds several loggers.
     """
     loggers = dump.loggers
     if len(loggers) > 1:
         raise ValueError(f"dump holds several loggers {loggers}; open it with logger_id "
                          f"(--logger N)")
-    info = dump_info(dump)
-    problems = dump.problems
-    assert dump.stats is not None
-    boot_ids = {(bt, key): list(v) for (lg, bt), b in dump.stats.boots.items()
-                for key, v in b.can_ids.items()}
-    axis = _make_axis(dump, info)
     rates = dict(bitrate) if isinstance(bitrate, dict) else {}
     default_rate = DEFAULT_BITRATE if isinstance(bitrate, dict) else int(bitrate)
-    data = ReportData(dump.path, info, axis, Track(), dbc=[os.fspath(d) for d in dbc],
-                      bitrate=rates, default_bitrate=default_rate, data_bitrate=data_bitrate)
 
     decoder = None
     wanted: list[str] = []
+    missing: list[str] = []
     if dbc:
         wanted = list(DEFAULT_SIGNALS if signals is None else signals)
         decoder = Decoder(list(dbc), signals=wanted)
-        known = {s.name: (m, s) for m in decoder.messages for s in m.signals}
-        data.missing_signals = [n for n in wanted if n not in known]
-        wanted = [n for n in wanted if n in known]
-    sig_env: dict[str, SignalSeries] = {}
+        known_sigs = {s.name for m in decoder.messages for s in m.signals}
+        missing = [n for n in wanted if n not in known_sigs]
+        wanted = [n for n in wanted if n in known_sigs]
+    wanted_set = set(wanted)
 
-    nb = buckets
-    x0, x1 = axis.x0, axis.x1
-    nb_bus = int(min(buckets, max(1, (x1 - x0) / BUS_BUCKET_MIN_S)))
-    ch_frames: dict[int, Envelope] = {}
-    ch_bits: dict[int, np.ndarray] = {}
-    ch_err: dict[int, np.ndarray] = {}
-    presence: dict[int, np.ndarray] = {}
-    id_env = Envelope(x0, x1, ID_BUCKETS)
+    bus: dict[tuple[int, int], BootHistogram] = {}
+    sig: dict[tuple[str, int], BootHistogram] = {}
+    sig_meta: dict[str, tuple[str, str]] = {}
+    pres: dict[int, KeyTimeCounts] = {}
+    keys_known = np.zeros(0, np.uint64)
+    error_frames = 0
     others: list = []
     bt_seq: dict[int, list[np.ndarray]] = {}
-    bt_x: dict[int, list[np.ndarray]] = {}
+    bt_us: dict[int, list[np.ndarray]] = {}
 
-    for chunk, dec, recs in dump._pass():
+    for chunk, dec, recs in dump._pass(can_ids=True):
         others.extend(recs)
         hdr = chunk.headers
-        for b in np.unique(hdr["boot"]).tolist():
-            m = hdr["boot"] == b
+        hb = hdr["boot"]
+        for b in (np.unique(hb).tolist() if hb[0] != hb[-1] or (hb != hb[0]).any()
+                  else [int(hb[0])]):
+            m = hb == b
             bt_seq.setdefault(b, []).append(hdr["seq"][m].astype(np.int64))
-            bt_x.setdefault(b, []).append(axis.x(b, hdr["base_us"][m].astype(np.int64)))
+            bt_us.setdefault(b, []).append(hdr["base_us"][m].astype(np.int64))
         for arr, fd in ((dec.classic, False), (dec.fd, True)):
             if not arr.size:
                 continue
-            x = axis.x(arr["boot"], arr["time_us"])
-            chans = arr["channel"]
-            for ch in np.unique(chans).tolist():
-                cm = chans == ch
-                xs = x[cm]
-                env = ch_frames.get(ch)
-                if env is None:
-                    env = ch_frames[ch] = Envelope(x0, x1, nb_bus)
-                    ch_bits[ch] = np.zeros(nb_bus)
-                    ch_err[ch] = np.zeros(nb_bus, np.int64)
-                idx = env.index(xs)
-                env.count += np.bincount(idx, minlength=nb_bus)
-                rate = rates.get(ch, default_rate)
-                bits = frame_bits(arr["flags"][cm], arr["data_len"][cm], fd, rate, data_bitrate)
-                ch_bits[ch] += np.bincount(idx, weights=bits / rate, minlength=nb_bus)
-                err = (arr["flags"][cm] & CAN_ERR) != 0
-                if err.any():
-                    ch_err[ch] += np.bincount(idx[err], minlength=nb_bus)
-                    data.error_frames += int(err.sum())
-            keys = can_key(arr["channel"], arr["flags"], arr["id"])
-            ok = (arr["flags"] & CAN_ERR) == 0
-            keys, xk = keys[ok], x[ok]
-            if keys.size:
-                ukeys, inv = np.unique(keys, return_inverse=True)
-                bidx = id_env.index(xk)
-                flat = np.bincount(inv * ID_BUCKETS + bidx,
-                                   minlength=ukeys.size * ID_BUCKETS).reshape(-1, ID_BUCKETS)
-                for k, row in zip(ukeys.tolist(), flat):
-                    p = presence.get(k)
-                    if p is None:
-                        presence[k] = row.astype(np.int64)
+            boots = arr["boot"]
+            b0 = int(boots[0])
+            groups = ([(b0, None)] if (boots == b0).all()
+                      else [(int(b), boots == b) for b in np.unique(boots)])
+            for b, bm in groups:
+                a = arr if bm is None else arr[bm]
+                t = a["time_us"].astype(np.int64)
+                ch = a["channel"]
+                fl = a["flags"]
+                rate: float | np.ndarray = float(default_rate)
+                if rates:
+                    rate = np.full(a.size, float(default_rate))
+                    for c, r in rates.items():
+                        rate[ch == c] = r
+                bits_s = frame_bits(fl, a["data_len"], fd, rate, data_bitrate) / rate
+                err = (fl & CAN_ERR) != 0
+                nerr = int(err.sum())
+                error_frames += nerr
+                present = np.flatnonzero(np.bincount(ch))
+                for c in present.tolist():
+                    cm = None if present.size == 1 else ch == c
+                    h = bus.get((b, c))
+                    if h is None:
+                        h = bus[(b, c)] = BootHistogram(values=False, weights=("bits", "err"))
+                    if cm is None:
+                        h.add(t, bits=bits_s, err=err.astype(np.float64))
                     else:
-                        p += row
-            if decoder is not None:
-                for msg in decoder.decode(arr, axis.timebase if axis.utc else None):
-                    xm = (msg.utc_us / 1e6 if axis.utc and msg.utc_us is not None
-                          else axis.x(msg.boot, msg.time_us))
-                    for s in msg.out_signals():
-                        if s.name not in wanted:
-                            continue
-                        v = msg.columns.values[s.name]
-                        pres = msg.columns.present.get(s.name)
-                        xv = xm
-                        if pres is not None:
-                            xv, v = xm[pres], v[pres]
-                        if not v.size:
-                            continue
-                        ser = sig_env.get(s.name)
-                        if ser is None:
-                            ser = sig_env[s.name] = SignalSeries(
-                                s.name, msg.message.name, s.unit or "", Envelope(x0, x1, nb))
-                        v = np.asarray(v, np.float64)
-                        ser.by_time.add(xv, v)
-    data.problems = problems
-    data.boot_ids = boot_ids
-    data.bus_frames, data.bus_bits, data.bus_errors = ch_frames, ch_bits, ch_err
-    data.id_presence = presence
-    data.block_times = {b: (np.concatenate(bt_seq[b]), np.concatenate(bt_x[b]))
+                        h.add(t[cm], bits=bits_s[cm], err=err[cm].astype(np.float64))
+                keys = can_key(ch, fl, a["id"])
+                tk = t
+                if nerr:
+                    keys, tk = keys[~err], t[~err]
+                if keys.size:
+                    kidx = np.searchsorted(keys_known, keys)
+                    new = (kidx >= keys_known.size) | \
+                        (keys_known[np.minimum(kidx, max(keys_known.size - 1, 0))] != keys) \
+                        if keys_known.size else np.ones(keys.size, bool)
+                    if new.any():
+                        old = keys_known
+                        keys_known = np.union1d(keys_known, np.unique(keys[new]))
+                        remap = np.searchsorted(keys_known, old)
+                        for p in pres.values():     # keep rows in key order
+                            c = np.zeros((keys_known.size, p.counts.shape[1]), np.int64)
+                            c[remap[:p.counts.shape[0]]] = p.counts
+                            p.counts = c
+                        kidx = np.searchsorted(keys_known, keys)
+                    pk = pres.get(b)
+                    if pk is None:
+                        pk = pres[b] = KeyTimeCounts()
+                    pk.add(kidx, keys_known.size, tk)
+                if decoder is not None:
+                    for msg in decoder.decode(a):
+                        for s in msg.out_signals():
+                            if s.name not in wanted_set:
+                                continue
+                            v = msg.columns.values[s.name]
+                            tv = msg.time_us
+                            pv = msg.columns.present.get(s.name)
+                            if pv is not None:
+                                tv, v = tv[pv], v[pv]
+                            if not v.size:
+                                continue
+                            h = sig.get((s.name, b))
+                            if h is None:
+                                h = sig[(s.name, b)] = BootHistogram()
+                                sig_meta.setdefault(s.name, (msg.message.name, s.unit or ""))
+                            h.add(tv, np.asarray(v, np.float64))
+
+    # the pass is complete: summary, time axis, then everything onto the axis
+    info = dump_info(_Scanned(dump))      # type: ignore[arg-type]
+    problems = dump.problems
+    assert dump.stats is not None
+    boot_ids = {(bt, key): list(v) for (lg, bt), bst in dump.stats.boots.items()
+                for key, v in bst.can_ids.items()}
+    axis = _make_axis(dump, info)
+    data = ReportData(dump.path, info, axis, Track(), dbc=[os.fspath(d) for d in dbc],
+                      bitrate=rates, default_bitrate=default_rate, data_bitrate=data_bitrate)
+    data.problems, data.boot_ids, data.error_frames = problems, boot_ids, error_frames
+    data.missing_signals = missing
+    x0, x1 = axis.x0, axis.x1
+    nb_bus = int(min(buckets, max(1, (x1 - x0) / BUS_BUCKET_MIN_S)))
+    for (b, c), h in sorted(bus.items()):
+        env = data.bus_frames.get(c)
+        if env is None:
+            env = data.bus_frames[c] = Envelope(x0, x1, nb_bus)
+            data.bus_bits[c] = np.zeros(nb_bus)
+            data.bus_errors[c] = np.zeros(nb_bus, np.int64)
+        m = h.count[:h.n] > 0
+        idx = env.index(axis.x(b, h.centres_us()[m]))
+        np.add.at(env.count, idx, h.count[:h.n][m])
+        np.add.at(data.bus_bits[c], idx, h.sums["bits"][:h.n][m])
+        np.add.at(data.bus_errors[c], idx, np.rint(h.sums["err"][:h.n][m]).astype(np.int64))
+    for b, pk in pres.items():
+        if not pk.counts.size:
+            continue
+        idx = Envelope(x0, x1, ID_BUCKETS).index(axis.x(b, pk.centres_us()))
+        for r, key in enumerate(keys_known[:pk.counts.shape[0]].tolist()):
+            row = pk.counts[r]
+            if not row.any():
+                continue
+            p = data.id_presence.setdefault(key, np.zeros(ID_BUCKETS, np.int64))
+            np.add.at(p, idx, row)
+    data.block_times = {b: (np.concatenate(bt_seq[b]), axis.x(b, np.concatenate(bt_us[b])))
                         for b in bt_seq}
     if decoder is not None:
         data.decode_lines = decoder.report.lines()
+    sig_env: dict[str, SignalSeries] = {}
+    for (name, b), h in sig.items():
+        ser = sig_env.get(name)
+        if ser is None:
+            msg_name, unit = sig_meta[name]
+            ser = sig_env[name] = SignalSeries(name, msg_name, unit, Envelope(x0, x1, buckets))
+        h.into(ser.by_time, axis.x(b, h.centres_us()))
     for r in others:
         t = type(r)
         if t is SessionStart:
@@ -308,7 +409,7 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
             data.missing_signals.append(n)
             continue
         if tx.size >= 2 and td[-1] > 0:
-            ser.by_dist = _by_distance(ser.by_time, tx, td, nb)
+            ser.by_dist = _by_distance(ser.by_time, tx, td, buckets)
         data.signals.append(ser)
     return data
 

@@ -104,9 +104,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UnusableInput(f"cannot write {args.output}: {e}") from None
     if not args.quiet:
+        for n in data.unknown_signals:
+            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
+                             f"database(s)\n")
         for n in data.missing_signals:
-            sys.stderr.write(f"dunelog: note: signal {n} not plotted (not in the DBC or no "
-                             f"frames in this dump)\n")
+            sys.stderr.write(f"dunelog: note: signal {n} not plotted: no frames in this "
+                             f"dump\n")
         s = data.track.summary()
         sys.stderr.write(
             f"{args.output}: {len(text) / 1e6:.2f} MB, {data.info['records']:,} records, "
@@ -139,9 +142,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UnusableInput(f"cannot write {args.output}: {e}") from None
     if not args.quiet:
+        for n in data.unknown_signals:
+            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
+                             f"database(s)\n")
         for n in data.missing_signals:
-            sys.stderr.write(f"dunelog: warning: signal {n} not plotted (not in the DBC or no "
-                             f"frames in this dump)\n")
+            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: no frames in this "
+                             f"dump\n")
         sys.stderr.write(f"{args.output}: " + ", ".join(
             f"{s.name} [{s.unit or '-'}] {s.by_time.samples:,} samples" for s in data.signals)
             + "\n")

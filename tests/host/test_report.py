@@ -139,6 +139,7 @@ def test_drive_signals_units_and_values(drive_report):
     names = [s.name for s in data.signals]
     assert names == ["WheelBasedVehicleSpeed", "EngineSpeed", "CoolantTemp", "TransOilTemp"]
     assert data.missing_signals == ["TyrePressure", "FuelLevel"]   # not on the demo bus
+    assert data.unknown_signals == []
     for i, s in enumerate(data.signals):
         msg = db.get_message_by_name(s.message)
         unit = msg.get_signal_by_name(s.name).unit
@@ -278,14 +279,16 @@ def test_synthetic_ids_errors_problems(tmp_path):
 # ---------------------------------------------------------------------- CLI
 def test_cli_report_and_plot(tmp_path, capsys):
     out = tmp_path / "r.html"
-    assert main(["report", str(DRIVE), "--dbc", RECCE, "--signal", "EngineSpeed",
-                 "-o", str(out), "--no-progress"]) == 0
+    assert main(["report", str(DRIVE), "--dbc", RECCE, "--signal", "EngineSpeed,Nope",
+                 "--signal", "FuelLevel", "-o", str(out), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert f"{out}:" in err and "1 signal plot(s)" in err
+    assert "signal Nope not plotted: not in the database(s)" in err
+    assert "signal FuelLevel not plotted: no frames in this dump" in err
     page = Page(out.read_text(encoding="utf-8"))
     assert [k for k in page.data["charts"] if k.startswith("sig")] == ["sig0", "sig0_d"]
-    assert f"dunelog report {DRIVE} --dbc {RECCE} --signal EngineSpeed -o {out}" \
-        in "".join(page.text)
+    assert f"dunelog report {DRIVE} --dbc {RECCE} --signal EngineSpeed,Nope --signal " \
+        f"FuelLevel -o {out}" in "".join(page.text)
     png = tmp_path / "p.png"
     assert main(["plot", str(DRIVE), "--dbc", RECCE, "--signal", "EngineSpeed,CoolantTemp",
                  "-o", str(png)]) == 0

@@ -111,7 +111,8 @@ class ReportData:
     error_frames: int = 0
     id_presence: dict[int, np.ndarray] = field(default_factory=dict)  # can key -> counts
     signals: list[SignalSeries] = field(default_factory=list)
-    missing_signals: list[str] = field(default_factory=list)
+    missing_signals: list[str] = field(default_factory=list)   # in the DBC, no frames
+    unknown_signals: list[str] = field(default_factory=list)   # not in the DBC
     decode_lines: list[str] = field(default_factory=list)
     block_times: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     bitrate: dict[int, int] = field(default_factory=dict)
@@ -226,7 +227,8 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
 
     :param dbc: databases for the signal plots (none: no signal section).
     :param signals: signal names to plot (default :data:`DEFAULT_SIGNALS`; names not in
-        the databases or not in the dump are listed in ``missing_signals``).
+        the databases are listed in ``unknown_signals``, names without frames in the dump
+        in ``missing_signals``).
     :param gap_s: fix outage that splits the track (as ``dunelog track --gap``).
     :param bitrate: nominal bit rate for bus load, one for all channels or per channel.
     :param buckets: buckets across the time axis for signals and bus load.
@@ -350,7 +352,7 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
     data = ReportData(dump.path, info, axis, Track(), dbc=[os.fspath(d) for d in dbc],
                       bitrate=rates, default_bitrate=default_rate, data_bitrate=data_bitrate)
     data.problems, data.boot_ids, data.error_frames = problems, boot_ids, error_frames
-    data.missing_signals = missing
+    data.unknown_signals = missing
     x0, x1 = axis.x0, axis.x1
     nb_bus = int(min(buckets, max(1, (x1 - x0) / BUS_BUCKET_MIN_S)))
     for (b, c), h in sorted(bus.items()):

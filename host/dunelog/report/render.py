@@ -158,7 +158,7 @@ def route_svg(data: ReportData, width: int = 900, height: int = 600) -> tuple[st
                    f'h{stroke * 4:.1f} z" fill="#e41a1c" stroke="#000" '
                    f'stroke-width="{stroke / 4:.2f}"/>'
                    f'<text x="{x + stroke * 2.5:.1f}" y="{y - stroke * 5:.1f}" '
-                   f'font-size="{stroke * 7:.1f}">{_esc(wp.name)}</text></g>')
+                   f'style="font-size:{stroke * 9:.1f}px">{_esc(wp.name)}</text></g>')
     stats["waypoints"] = len(tr.waypoints)
     out.append("</g>")
     # scale bar: a round length near a fifth of the width
@@ -169,8 +169,8 @@ def route_svg(data: ReportData, width: int = 900, height: int = 600) -> tuple[st
     sx, sy = pad, vh - pad / 2
     out.append(f'<g class="scale"><path d="M{sx:.1f} {sy:.1f} h{bar:.1f}" stroke="#000" '
                f'stroke-width="{stroke:.2f}"/><text x="{sx:.1f}" y="{sy - stroke * 2:.1f}" '
-               f'font-size="{stroke * 8:.1f}">{lab}</text>'
-               f'<text x="{vw - pad:.1f}" y="{pad:.1f}" font-size="{stroke * 10:.1f}" '
+               f'style="font-size:{stroke * 10:.1f}px">{lab}</text>'
+               f'<text x="{vw - pad:.1f}" y="{pad:.1f}" style="font-size:{stroke * 12:.1f}px" '
                f'text-anchor="end">N ↑</text></g>')
     out.append("</svg>")
     return "".join(out), stats
@@ -454,13 +454,13 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
     w('<div id="timeline" class="timeline" data-chart="timeline"></div>')
     if probs:
         w(f"<details><summary>{len(probs)} integrity problem(s)</summary>"
-          '<table class="sortable"><thead><tr><th>kind</th><th>file</th><th>offset</th>'
+          '<div class="tablewrap"><table class="sortable"><thead><tr><th>kind</th><th>file</th><th>offset</th>'
           "<th>seq</th><th>boot</th><th>message</th></tr></thead><tbody>")
         for p in probs:
             w(f"<tr><td>{e(p['kind'])}</td><td>{e(os.path.basename(p['file']))}</td>"
               f"<td>{e(p['offset'])}</td><td>{e(p['seq'])}</td><td>{e(p['boot'])}</td>"
               f"<td>{e(p['message'])}</td></tr>")
-        w("</tbody></table></details>")
+        w("</tbody></table></div></details>")
     w('<table class="sortable" id="boots"><thead><tr><th>boot</th><th>start</th><th>end</th>'
       "<th>duration</th><th>records</th><th>ended</th><th>unlogged before</th><th>drops</th>"
       "</tr></thead><tbody>")
@@ -489,7 +489,7 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         w('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in id_notes) + "</ul>")
     else:
         w('<p class="hint">no id appeared or vanished mid-drive</p>')
-    w('<table class="sortable" id="ids"><thead><tr><th>ch</th><th>id</th><th>ext</th>'
+    w('<div class="tablewrap"><table class="sortable" id="ids"><thead><tr><th>ch</th><th>id</th><th>ext</th>'
       "<th>frames</th><th>rate (Hz)</th><th>first</th><th>last</th>"
       "<th title=\"buckets without the id between its first and last frame\">silent buckets"
       "</th><th>appeared / vanished</th></tr></thead><tbody>")
@@ -500,7 +500,7 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         w(f"<tr><td>{r['channel']}</td><td>{r['id']}</td><td>{'x' if r['ext'] else ''}</td>"
           f"<td>{r['count']}</td><td data-v=\"{r['rate'] or 0}\">{rate}</td>"
           f"<td>{r['first']}</td><td>{r['last']}</td><td>{r['silent']}</td><td>{av}</td></tr>")
-    w("</tbody></table></section>")
+    w("</tbody></table></div></section>")
 
     # route
     w('<section id="route"><h2>Route</h2>')
@@ -514,13 +514,13 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         w('<div class="chart" data-chart="speed_dist"></div>'
           '<div class="chart" data-chart="alt_dist"></div>')
     if tr.waypoints:
-        w('<table class="sortable" id="waypoints"><thead><tr><th>name</th><th>time</th>'
+        w('<div class="tablewrap"><table class="sortable" id="waypoints"><thead><tr><th>name</th><th>time</th>'
           "<th>km</th><th>lat</th><th>lon</th><th>placement</th></tr></thead><tbody>")
         for wp in tr.waypoints:
             t = "-" if wp.time is None else wp.time.strftime("%H:%M:%S")
             w(f"<tr><td>{e(wp.name)}</td><td>{t}</td><td>{wp.dist_km:.3f}</td>"
               f"<td>{wp.lat:.6f}</td><td>{wp.lon:.6f}</td><td>{wp.placement}</td></tr>")
-        w("</tbody></table>")
+        w("</tbody></table></div>")
     w("</section>")
 
     # signals
@@ -532,8 +532,11 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         w(f'<p class="hint">decoded with {e(", ".join(os.path.basename(x) for x in data.dbc))}; '
           "band: min..max per bucket, line: mean; units from the DBC</p>")
         if data.missing_signals:
-            w(f'<p class="hint">not plotted (not in the DBC or no frames in this dump): '
+            w(f'<p class="hint" id="no-frames">not plotted, no frames in this dump: '
               f'{e(", ".join(data.missing_signals))}</p>')
+        if data.unknown_signals:
+            w(f'<p class="hint" id="unknown-signals">not plotted, not in the database(s): '
+              f'{e(", ".join(data.unknown_signals))}</p>')
         for key, s in sig_keys:
             alt = charts[key].get("alt")
             toggle = (f' <button class="xtoggle" data-for="{key}" data-alt="{alt}">against '

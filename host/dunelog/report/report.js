@@ -92,7 +92,7 @@
   };
   Chart.prototype.plotBox = function () {
     var W = Math.max(this.div.clientWidth || 0, 320);
-    return {W: W, H: 230, l: 64, r: 12, t: 24, b: 40};
+    return {W: W, H: 230, l: 64, r: 32, t: 24, b: 40};
   };
   Chart.prototype.draw = function () {
     var spec = this.spec, box = this.plotBox();
@@ -185,12 +185,13 @@
                 transform: "rotate(-90 12 " + (box.t + ph / 2) + ")"}, svg).textContent =
       spec.ylabel;
     if (spec.series.length > 1) {
-      var lx = box.l + pw - 8;
-      spec.series.forEach(function (s, k) {
-        var t = el("text", {x: lx, y: box.t + 14 + 14 * k, "text-anchor": "end",
+      var lx = box.l + pw;
+      for (var k = spec.series.length - 1; k >= 0; k--) {
+        var t = el("text", {x: lx, y: 15, "text-anchor": "end",
                             fill: COLORS[k % COLORS.length], "class": "legend"}, svg);
-        t.textContent = s.name;
-      });
+        t.textContent = "\u25A0 " + spec.series[k].name;
+        lx -= 8 * spec.series[k].name.length + 24;
+      }
     }
     this.box = box; this.pw = pw;
     this.div.replaceChildren(svg);
@@ -204,7 +205,7 @@
   }
   Timeline.prototype.draw = function () {
     var lanes = D.timeline, W = Math.max(this.div.clientWidth || 0, 320), rowH = 24;
-    var box = {l: 96, r: 12, t: 8, b: 34};
+    var box = {l: 96, r: 32, t: 8, b: 34};
     var H = box.t + rowH * lanes.length + box.b, pw = W - box.l - box.r;
     var v = views.t || this.full, a = v[0], b = v[1];
     var kind = D.axis.utc ? "utc" : "s";

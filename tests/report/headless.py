@@ -18,7 +18,10 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["find_chromium", "Browser", "BrowserError"]
+__all__ = ["find_chromium", "Browser", "BrowserError", "ARTIFACTS"]
+
+#: (what, path) of the artefacts the tests kept; conftest lists them after the run
+ARTIFACTS: list[tuple[str, str]] = []
 
 
 class BrowserError(RuntimeError):

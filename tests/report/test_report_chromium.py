@@ -12,7 +12,7 @@ import pytest
 
 import dunelog
 from dunelog.report import write_report
-from headless import Browser, find_chromium
+from headless import ARTIFACTS, Browser, find_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVE = ROOT / "tests" / "vectors" / "drive"
@@ -80,6 +80,7 @@ def test_report_renders_in_chromium(tmp_path):
     data = write_report(html, dump, dbc=[RECCE], command="dunelog report drive")
     shot = artifacts() / "report-drive.png"
     state, zoomed, size, errors, requests = _open(html, shot)
+    ARTIFACTS.append(("screenshot of the drive-vector report", str(shot)))
     print(f"\nscreenshot: {shot} ({size} bytes)")
     assert errors == []
     assert requests == [html.resolve().as_uri()]          # nothing fetched but itself
@@ -109,6 +110,7 @@ def test_report_without_utc_or_dbc_renders(tmp_path):
     data = write_report(html, dunelog.open(OVERFLOW))
     shot = artifacts() / "report-overflow.png"
     state, _, size, errors, _ = _open(html, shot)
+    ARTIFACTS.append(("screenshot of the overflow-vector report (no UTC, no DBC)", str(shot)))
     print(f"\nscreenshot: {shot} ({size} bytes)")
     assert errors == []
     assert state["laneItems"]["drops"] == len(data.overflows) > 0

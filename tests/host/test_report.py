@@ -310,3 +310,28 @@ def test_cli_errors(tmp_path, capsys):
     assert "no signal to plot" in capsys.readouterr().err
     assert main(["plot", str(DRIVE), "--dbc", RECCE, "--signal", "EngineSpeed",
                  "-o", str(tmp_path / "p.bmp")]) == 2
+
+
+def test_bitrate_per_channel(tmp_path):
+    from dunelog.cli_report import parse_bitrate
+    assert parse_bitrate("250k") == 250_000 and parse_bitrate("1M") == 1_000_000
+    assert parse_bitrate("0=500k,1=1M") == {0: 500_000, 1: 1_000_000}
+    card = _synthetic(tmp_path)
+    a = gather(dunelog.open(card))
+    b = gather(dunelog.open(card), bitrate={0: 1_000_000})
+    assert b.bus_bits[0].sum() == pytest.approx(a.bus_bits[0].sum() / 2, rel=1e-12)
+    assert b.bus_bits[1].sum() == pytest.approx(a.bus_bits[1].sum(), rel=1e-12)
+    # classic 8-byte standard frames: 111 bits each at 500 kbit/s
+    n0 = a.bus_frames[0].samples - a.error_frames
+    assert a.bus_bits[0].sum() == pytest.approx((n0 * 111 + 3 * 47) / 500_000, rel=1e-9)
+
+
+def test_dump_without_fixes(tmp_path):
+    timed = [(t, rec_can(0, 0x123, bytes(4))) for t in range(0, 5_000_000, 1000)]
+    seg = dlgen.make_segment(timed=timed, boot=1, block_size=4096)
+    card = dlgen.write(tmp_path / "c" / "B00001_S0000.dlg", seg.data).parent
+    page = Page(build_report(dunelog.open(card), dbc=[RECCE]))
+    assert "no valid GNSS fix in this dump" in "".join(page.text)
+    assert "speed_dist" not in page.data["charts"]
+    assert page.card("fix") == "0.0 %" and page.card("records") == "5,000"
+    assert page.data["axis"]["utc"] is False

@@ -335,3 +335,30 @@ def test_dump_without_fixes(tmp_path):
     assert "speed_dist" not in page.data["charts"]
     assert page.card("fix") == "0.0 %" and page.card("records") == "5,000"
     assert page.data["axis"]["utc"] is False
+
+
+def test_tyre_pressures_one_series_per_tyre(tmp_path):
+    db = cantools.database.load_file(RECCE)
+    msg = db.get_message_by_name("TyrePressures")
+    timed = [(0, rec_timesync(0, utc_days=DAY, utc_ms=T0_MS))]
+    for i in range(400):                          # 4 Hz per tyre, tyre 2 leaks slowly
+        pos = i % 4
+        kpa = 200 + 10 * pos - (i * 0.25 if pos == 2 else 0)
+        data = msg.encode({"TpmsGroup": 0, "TyrePosition": pos, "TyrePressure": kpa,
+                           "TyreTemp": 30, "TyreLeakRate": 0})
+        timed.append((1000 + i * 62_500, rec_can(0, msg.frame_id, data)))
+    seg = dlgen.make_segment(timed=timed, boot=1, block_size=4096)
+    card = dlgen.write(tmp_path / "c" / "B00001_S0000.dlg", seg.data).parent
+    data = gather(dunelog.open(card), dbc=[RECCE], signals=["TyrePressure"])
+    (s,) = data.signals
+    assert [lab for lab, _, _ in s.split] == [f"TyrePosition={k}" for k in range(4)]
+    spec = Page(render_html(data)).data["charts"]["sig0"]
+    assert spec["ylabel"] == "TyrePressure (kPa)"
+    series = {x["name"]: x for x in spec["series"]}
+    assert sorted(series) == [f"TyrePressure TyrePosition={k}" for k in range(4)]
+    for k in (0, 1, 3):
+        x = series[f"TyrePressure TyrePosition={k}"]
+        assert min(x["lo"]) == max(x["hi"]) == 200 + 10 * k and sum(x["n"]) == 100
+    leak = series["TyrePressure TyrePosition=2"]
+    # tyre 2 is frames i = 2, 6, ..., 398: 220 - i/4 kPa
+    assert max(leak["hi"]) == 220 - 2 * 0.25 and min(leak["lo"]) == 220 - 398 * 0.25

@@ -39,6 +39,8 @@ DEFAULT_DATA_BITRATE = 2_000_000
 TIME_BUCKETS = 4000
 #: shortest bus-load bucket, s (shorter ones only show frame quantisation)
 BUS_BUCKET_MIN_S = 0.5
+#: at most this many multiplexer values plotted as separate series of one signal
+MAX_SPLIT = 16
 #: buckets across the time axis for per-id presence (appeared / vanished / silent)
 ID_BUCKETS = 240
 
@@ -91,6 +93,9 @@ class SignalSeries:
     by_time: Envelope
     by_dist: Envelope | None = None
     choices: dict | None = None
+    #: for a signal selected by several values of its multiplexer (the four tyres of
+    #: ``TyrePressure`` by ``TyrePosition``): one (label, by_time, by_dist) per value
+    split: list[tuple[str, Envelope, Envelope | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -253,8 +258,9 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
     wanted_set = set(wanted)
 
     bus: dict[tuple[int, int], BootHistogram] = {}
-    sig: dict[tuple[str, int], BootHistogram] = {}
+    sig: dict[tuple[str, int, int | None], BootHistogram] = {}
     sig_meta: dict[str, tuple[str, str]] = {}
+    split_mux: dict[str, str] = {}
     pres: dict[int, KeyTimeCounts] = {}
     keys_known = np.zeros(0, np.uint64)
     error_frames = 0
@@ -336,11 +342,26 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
                                 tv, v = tv[pv], v[pv]
                             if not v.size:
                                 continue
-                            h = sig.get((s.name, b))
-                            if h is None:
-                                h = sig[(s.name, b)] = BootHistogram()
-                                sig_meta.setdefault(s.name, (msg.message.name, s.unit or ""))
-                            h.add(tv, np.asarray(v, np.float64))
+                            v = np.asarray(v, np.float64)
+                            sig_meta.setdefault(s.name, (msg.message.name, s.unit or ""))
+                            parts: list[tuple[int | None, np.ndarray | None]] = [(None, None)]
+                            mux = s.mux_signal
+                            if mux and s.mux_ids and len(s.mux_ids) > 1 \
+                                    and mux in msg.columns.values:
+                                mv = msg.columns.values[mux]
+                                mv = mv if pv is None else mv[pv]
+                                vals = np.unique(mv)
+                                if vals.size <= MAX_SPLIT:
+                                    parts += [(int(x), mv == x) for x in vals.tolist()]
+                                    split_mux[s.name] = mux
+                            for key, sel in parts:
+                                h = sig.get((s.name, b, key))
+                                if h is None:
+                                    h = sig[(s.name, b, key)] = BootHistogram()
+                                if sel is None:
+                                    h.add(tv, v)
+                                else:
+                                    h.add(tv[sel], v[sel])
 
     # the pass is complete: summary, time axis, then everything onto the axis
     info = dump_info(_Scanned(dump))      # type: ignore[arg-type]
@@ -381,12 +402,20 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
     if decoder is not None:
         data.decode_lines = decoder.report.lines()
     sig_env: dict[str, SignalSeries] = {}
-    for (name, b), h in sig.items():
+    split_env: dict[tuple[str, int], Envelope] = {}
+    for (name, b, key), h in sorted(sig.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                 -1 if kv[0][2] is None
+                                                                 else kv[0][2])):
         ser = sig_env.get(name)
         if ser is None:
             msg_name, unit = sig_meta[name]
             ser = sig_env[name] = SignalSeries(name, msg_name, unit, Envelope(x0, x1, buckets))
-        h.into(ser.by_time, axis.x(b, h.centres_us()))
+        env = ser.by_time
+        if key is not None:
+            env = split_env.get((name, key))
+            if env is None:
+                env = split_env[(name, key)] = Envelope(x0, x1, buckets)
+        h.into(env, axis.x(b, h.centres_us()))
     for r in others:
         t = type(r)
         if t is SessionStart:
@@ -412,6 +441,10 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
             continue
         if tx.size >= 2 and td[-1] > 0:
             ser.by_dist = _by_distance(ser.by_time, tx, td, buckets)
+        for (sn, key), env in sorted(split_env.items()):
+            if sn == n:
+                bd = _by_distance(env, tx, td, buckets) if ser.by_dist is not None else None
+                ser.split.append((f"{split_mux[n]}={key}", env, bd))
         data.signals.append(ser)
     return data
 

@@ -393,13 +393,17 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
     for i, s in enumerate(data.signals):
         unit = s.unit or "-"
         key = f"sig{i}"
+        tser = ([_series(env, f"{s.name} {lab}") for lab, env, _ in s.split] if s.split
+                else [_series(s.by_time, s.name)])
         charts[key] = {"title": f"{s.name} ({s.message})", "xkind": tkind,
                        "ylabel": f"{s.name} ({unit})", "unit": s.unit,
-                       "series": [_series(s.by_time, s.name)], "alt": key + "_d"}
+                       "series": tser, "alt": key + "_d"}
         if s.by_dist is not None and s.by_dist.samples:
+            dser = ([_series(bd, f"{s.name} {lab}") for lab, _, bd in s.split if bd is not None]
+                    if s.split else [_series(s.by_dist, s.name)])
             charts[key + "_d"] = {"title": f"{s.name} ({s.message}) against distance",
                                   "xkind": "km", "ylabel": f"{s.name} ({unit})", "unit": s.unit,
-                                  "series": [_series(s.by_dist, s.name)], "alt": key}
+                                  "series": dser, "alt": key}
         else:
             charts[key].pop("alt")
         sig_keys.append((key, s))

@@ -51,7 +51,7 @@ class Browser:
         self._events: list[dict] = []
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
-        args = [binary, "--headless=new", "--no-sandbox", "--disable-gpu",
+        args = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
                 f"--window-size={width},{height}", "--hide-scrollbars",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions",

@@ -94,29 +94,63 @@ class UnixDut:
 
 
 class BoardDut:
-    """A real logger: ``serial`` is its USB REPL port, ``card`` where its SD card is
-    mounted (or pulled to) after the run. The rig puts its stimulus on the USB-CAN
-    adapter's python-can bus instead of vcan0. Power cuts need a relay; not modelled."""
+    """A real logger on the bench (docs/HIL.md): ``serial`` is its USB REPL port, its CAN
+    transceiver on the same bus as the rig's USB-CAN adapter, its GNSS input wired to
+    ``gnss_serial`` (a USB-serial adapter) if given. ``config`` is the board's own
+    config.json (pins, CAN and GNSS ports); the rig changes only what a scenario tests.
+    Each start wipes the board's log directory (``root``): use a bench board, never a
+    vehicle's logger holding data. After a run the log directory is copied into ``card``
+    with mpremote. Power cuts need a relay and are not modelled."""
 
-    def __init__(self, serial: str, card: Path) -> None:
+    def __init__(self, serial: str, card: Path, config: Path,
+                 gnss_serial: str | None = None, root: str = "/sd/dunelog") -> None:
         self.serial = serial
         self.card = Path(card)
+        self.config = json.loads(Path(config).read_text())
+        self.gnss_serial = gnss_serial
+        self.root = self.config.get("storage", {}).get("root", root)
+        self._fresh = True
+
+    def _mpremote(self, *args: str, check: bool = True) -> str:
+        exe = shutil.which("mpremote")
+        if exe is None:
+            raise DutError("mpremote not installed: pip install mpremote")
+        p = subprocess.run([exe, "connect", self.serial, *args], capture_output=True,
+                           text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise DutError(f"mpremote {' '.join(args)} on {self.serial}: "
+                           f"{(p.stderr or p.stdout).strip()[-500:]}")
+        return p.stdout
 
     def configure(self, config: dict | str) -> None:
         text = config if isinstance(config, str) else json.dumps(config)
+        self.card.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.card.parent / "hil-config.json"
         tmp.write_text(text)
-        subprocess.run(["mpremote", "connect", self.serial, "cp", str(tmp), ":config.json"],
-                       check=True)
+        self._mpremote("cp", str(tmp), ":config.json")     # Ctrl-C first: logging stops cleanly
+        if self._fresh:
+            self._mpremote("rm", "-r", ":" + self.root, check=False)
+            self._fresh = False
 
     def start(self) -> "BoardDut":
-        subprocess.run(["mpremote", "connect", self.serial, "reset"], check=True)
+        self._mpremote("reset")                             # boots main.py with the new config
         return self
 
+    def segments(self) -> int:
+        out = self._mpremote("ls", ":" + self.root, check=False)
+        return sum(1 for ln in out.splitlines() if ln.strip().endswith(".dlg"))
+
     def wait_logging(self, timeout: float = 15, before: int = 0) -> None:
-        time.sleep(min(timeout, 3.0))         # the LED says so; the REPL is busy logging
+        # listing the card over the REPL would interrupt the logger; its boot takes ~2 s
+        time.sleep(min(timeout, 3.0))
 
     def stop(self, timeout: float = 60) -> str:
-        # Ctrl-C over the REPL: main.py closes the log cleanly
-        subprocess.run(["mpremote", "connect", self.serial, "exec", "pass"], check=False)
+        """Ctrl-C over the REPL (main.py closes the log cleanly), then copy the log
+        directory into ``card``."""
+        time.sleep(0.3)
+        self._mpremote("exec", "pass")
+        if self.card.exists():
+            shutil.rmtree(self.card)
+        self.card.mkdir(parents=True)
+        self._mpremote("cp", "-r", ":" + self.root + "/", str(self.card) + "/")
         return ""

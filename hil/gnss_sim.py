@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import termios
 import threading
 import time
 import tty
@@ -121,15 +122,27 @@ class GnssSim:
     script: Sequence[GnssEvent] = ()
     start_utc: datetime = datetime(2026, 1, 10, 7, 45, 0, tzinfo=timezone.utc)
     sent: list[Epoch] = field(default_factory=list)
+    device: str | None = None       # a serial adapter wired to a real board, instead of a pty
+    baud: int = 115200
 
     def __post_init__(self) -> None:
         if not 1 <= self.rate_hz <= 25:
             raise ValueError(f"rate_hz {self.rate_hz}: allowed 1..25")
         if self.protocol not in ("nmea", "ubx"):
             raise ValueError(f"protocol {self.protocol!r}: allowed nmea, ubx")
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)                 # no echo or line editing before the DUT opens it
-        self.port = os.ttyname(self.slave)
+        if self.device:
+            self.master = os.open(self.device, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(self.master)
+            attrs = termios.tcgetattr(self.master)
+            speed = getattr(termios, f"B{self.baud}")
+            attrs[4] = attrs[5] = speed
+            termios.tcsetattr(self.master, termios.TCSANOW, attrs)
+            self.slave = -1
+            self.port = self.device
+        else:
+            self.master, self.slave = os.openpty()
+            tty.setraw(self.slave)             # no echo or line editing before the DUT opens it
+            self.port = os.ttyname(self.slave)
         self._stop = threading.Event()
         self._th: threading.Thread | None = None
 
@@ -193,6 +206,8 @@ class GnssSim:
     def close(self) -> None:
         self.stop()
         for fd in (self.master, self.slave):
+            if fd < 0:
+                continue
             try:
                 os.close(fd)
             except OSError:

@@ -15,7 +15,9 @@ import dunelog
 from dunelog.info import dump_info
 
 from hil.check import FrameReport, GnssReport
-from hil.dut import FIRMWARE, ROOT, UnixDut
+import copy
+
+from hil.dut import FIRMWARE, ROOT, BoardDut, UnixDut
 from hil.gnss_sim import GnssSim
 from hil.sender import SendLog, send_plan
 from hil.vehicle import Frame
@@ -86,41 +88,73 @@ class Rig:
     (a deliberately broken copy, in the rig's own tests)."""
 
     def __init__(self, workdir: Path, *, firmware: Path = FIRMWARE, iface: str = "vcan0",
-                 scale: float = 1.0) -> None:
+                 scale: float = 1.0, board: BoardDut | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.board = self.workdir / "board"
-        self.board.mkdir(exist_ok=True)
-        self.card = self.board / "sd"
+        self.board_dir = self.workdir / "board"
+        self.board_dir.mkdir(exist_ok=True)
+        self.card = self.board_dir / "sd"
         self.firmware = Path(firmware)
         self.iface = iface
         self.scale = scale
+        self.board = board            # a real logger (docs/HIL.md), else the Unix-port DUT
+        if board is not None:
+            self.card = board.card
 
     def seconds(self, s: float, least: float = 5.0) -> float:
         """A scenario duration under the run's scale factor (HIL_SCALE, for quick runs)."""
         return max(least, s * self.scale)
 
     def config(self, **over: Any) -> dict[str, Any]:
-        """A config for the DUT on this rig; keyword sections replace the defaults'."""
+        """A config for the DUT on this rig; keyword sections replace the defaults'
+        (on a real board, the defaults are its own config with the rig's test settings)."""
         cfg: dict[str, Any] = {
             "logger": {"id": 42, "vehicle": "HIL"},
-            "can": [{"channel": 0, "port": self.iface}],
+            "can": [self.channel()],
             "gnss": {"enabled": False},
             "storage": {"flush_ms": 500},
             "status_s": 5,
         }
+        if self.board is not None:
+            base = copy.deepcopy(self.board.config)
+            base.update({k: v for k, v in cfg.items() if k not in ("can", "gnss")},
+                        can=[self.channel()], gnss=dict(base.get("gnss", {}), enabled=False))
+            storage = dict(self.board.config.get("storage", {}), flush_ms=500)
+            cfg = dict(base, storage=storage)
         cfg.update(over)
         return cfg
 
-    def dut(self, config: dict[str, Any] | str, seconds: float | None = None) -> UnixDut:
-        d = UnixDut(self.board, seconds, self.firmware)
+    def channel(self, **kw: Any) -> dict[str, Any]:
+        """CAN channel 0 of the DUT's config, listening where the rig sends, with ``kw``."""
+        if self.board is not None:
+            return dict(self.board.config["can"][0], **kw)
+        return {"channel": 0, "port": self.iface, **kw}
+
+    def gnss_sim(self, **kw: Any) -> GnssSim:
+        """The GNSS simulator on a pty (Unix-port DUT) or on the serial adapter wired to
+        the real board's GNSS input."""
+        dev = self.board.gnss_serial if self.board is not None else None
+        return GnssSim(device=dev, **kw)
+
+    def gnss_config(self, sim: GnssSim, protocol: str = "nmea") -> dict[str, Any]:
+        if self.board is not None:
+            return dict(self.board.config.get("gnss", {}), enabled=True, rate_hz=sim.rate_hz,
+                        protocol=protocol)
+        return {"enabled": True, "port": sim.port, "rate_hz": sim.rate_hz, "protocol": protocol}
+
+    def dut(self, config: dict[str, Any] | str, seconds: float | None = None
+            ) -> UnixDut | BoardDut:
+        if self.board is not None:
+            self.board.configure(config)
+            return self.board
+        d = UnixDut(self.board_dir, seconds, self.firmware)
         d.configure(config)
         return d
 
     def bus(self, fd: bool = False) -> can.BusABC:
         return can.Bus(interface="socketcan", channel=self.iface, fd=fd)
 
-    def drive(self, plan: list[Frame], *, fd: bool = False, dut: UnixDut | None = None,
+    def drive(self, plan: list[Frame], *, fd: bool = False, dut: UnixDut | BoardDut | None = None,
               gnss: GnssSim | None = None, settle: float = 0.0) -> tuple[SendLog, str]:
         """Start the DUT (if given), send ``plan`` onto the bus, stop the DUT cleanly;
         returns the send log and the firmware's last words."""

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from hil import vcan
-from hil.dut import FIRMWARE, ROOT
+from hil.dut import FIRMWARE, ROOT, BoardDut, DutError
 from hil.rig import Result, Rig, write_report
 from hil.scenarios import all_scenarios
 
@@ -33,14 +33,19 @@ def select(names: list[str]) -> list[str]:
 
 
 def run_one(name: str, outdir: Path, *, firmware: Path = FIRMWARE, scale: float = 1.0,
-            iface: str = "vcan0") -> Result:
+            iface: str = "vcan0", board: BoardDut | None = None) -> Result:
     """Run scenario ``name`` in a fresh work directory; write its report into outdir."""
     sc = all_scenarios()[name]
     res = Result(name, sc.summary)
     work = Path(tempfile.mkdtemp(prefix=f"dunelog-hil-{name}-"))
     t0 = time.monotonic()
     try:
-        sc.run(Rig(work, firmware=firmware, iface=iface, scale=scale), res)
+        if board is not None and sc.unix_only:
+            raise DutError(f"{name} needs the Unix-port DUT (it kills the process or mounts "
+                           f"its card); not run on a real board")
+        if board is not None:
+            board.card = work / "card"
+        sc.run(Rig(work, firmware=firmware, iface=iface, scale=scale, board=board), res)
     except Exception as e:                        # a rig or DUT failure is a failed run
         res.fail(f"{type(e).__name__}: {e}")
         res.numbers["traceback"] = traceback.format_exc()[-3000:]
@@ -72,6 +77,20 @@ def run_here(names: list[str], out: Path, *, firmware: Path = FIRMWARE,
     return 0 if summary["passed"] else 1
 
 
+def run_board(names: list[str], out: Path, board: BoardDut, iface: str, scale: float) -> int:
+    """Run the scenarios against a real logger; the rig sends on ``iface`` (its USB-CAN
+    adapter, python-can socketcan). Scenarios that need the Unix-port DUT are skipped."""
+    results = []
+    for n in names:
+        if all_scenarios()[n].unix_only:
+            sys.stdout.write(f"{n}: skipped (needs the Unix-port DUT)\n")
+            continue
+        r = run_one(n, out, scale=scale, iface=iface, board=board)
+        sys.stdout.write(r.text())
+        results.append(r)
+    return 0 if all(r.passed for r in results) else 1
+
+
 def run_anywhere(names: list[str], out: Path, *, firmware: Path = FIRMWARE,
                  scale: float = 1.0, timeout: float = 3600) -> int:
     """Run on this kernel's vcan0 if it has (or can make) one, else inside a user-mode
@@ -101,10 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--firmware", type=Path, default=FIRMWARE)
     ap.add_argument("--scale", type=float, default=float(os.environ.get("HIL_SCALE", "1")))
     ap.add_argument("--here", action="store_true", help="run in this kernel (vcan0 must exist)")
+    ap.add_argument("--board", metavar="SERIAL", help="a real logger's USB REPL port (see "
+                    "docs/HIL.md; wipes its log directory)")
+    ap.add_argument("--board-config", type=Path, help="that board's own config.json")
+    ap.add_argument("--iface", default="vcan0", help="with --board: the socketcan interface "
+                    "of the USB-CAN adapter on the board's bus (e.g. can0)")
+    ap.add_argument("--gnss-serial", help="with --board: serial adapter on its GNSS input")
     a = ap.parse_args(argv)
     names = select(a.names)
     out = a.out or ROOT / "out" / "hil" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
+    if a.board:
+        if not a.board_config:
+            raise SystemExit("--board needs --board-config (the board's own config.json)")
+        board = BoardDut(a.board, out / "card", a.board_config, a.gnss_serial)
+        return run_board(names, out, board, a.iface, a.scale)
     if a.here:
         return run_here(names, out, firmware=a.firmware, scale=a.scale)
     return run_anywhere(names, out, firmware=a.firmware, scale=a.scale)

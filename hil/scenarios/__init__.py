@@ -23,15 +23,17 @@ class Scenario:
     run: Callable[[Rig, Result], None]
     minutes: float              # rough wall time at scale 1 (for planning a CI budget)
     needs_root: bool = False    # mounts a small tmpfs card
+    unix_only: bool = False     # kills the process / mounts its card: not on a real board
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name: str, summary: str, minutes: float, needs_root: bool = False):
+def scenario(name: str, summary: str, minutes: float, needs_root: bool = False,
+             unix_only: bool = False):
     """Register the decorated ``run(rig, result)`` function as scenario ``name``."""
     def deco(fn: Callable[[Rig, Result], None]) -> Callable[[Rig, Result], None]:
-        SCENARIOS[name] = Scenario(name, summary, fn, minutes, needs_root)
+        SCENARIOS[name] = Scenario(name, summary, fn, minutes, needs_root, unix_only)
         return fn
     return deco
 

@@ -37,7 +37,7 @@ def _run(rig: Rig, res: Result, sim: VehicleSim | None, plan: list[Frame], cfg: 
                        "or counted as dropped, exactly", minutes=1.0)
 def saturated(rig: Rig, res: Result) -> None:
     sim = VehicleSim(str(DBC), profile="dunes", bitrate=1_000_000, load_pct=100.0)
-    cfg = rig.config(can=[{"channel": 0, "port": rig.iface, "bitrate": 1_000_000}])
+    cfg = rig.config(can=[rig.channel(bitrate=1_000_000)])
     # the stamp latency of a saturated bus is the backlog's, not a timing fault: not bounded
     _run(rig, res, sim, sim.plan(rig.seconds(20)), cfg, fd=False, tolerance_ms=None)
 
@@ -48,8 +48,7 @@ def saturated(rig: Rig, res: Result) -> None:
 def fd(rig: Rig, res: Result) -> None:
     sim = VehicleSim(str(DBC), profile="recce", bitrate=500_000, data_bitrate=2_000_000,
                      load_pct=30.0, fd=True)
-    cfg = rig.config(can=[{"channel": 0, "port": rig.iface, "fd": True,
-                           "data_bitrate": 2_000_000}])
+    cfg = rig.config(can=[rig.channel(fd=True, data_bitrate=2_000_000)])
     plan = sim.plan(rig.seconds(30))
     _run(rig, res, sim, plan, cfg, fd=True)
     n_fd = sum(f.fd for f in plan)
@@ -73,7 +72,7 @@ def overflow(rig: Rig, res: Result) -> None:
             body = seq.to_bytes(4, "little") + bytes((seq + i) & 0xFF for i in range(60))
             plan.append(Frame(float(b), 0x300 + k % 4, False, True, True, body, "burst"))
             seq += 1
-    cfg = rig.config(can=[{"channel": 0, "port": rig.iface, "fd": True}],
+    cfg = rig.config(can=[rig.channel(fd=True)],
                      storage={"flush_ms": 500, "ring_kib": 4})
     _run(rig, res, None, plan, cfg, fd=True, tolerance_ms=None)
     res.expect(res.numbers["can"]["dropped_counted"] > 0,

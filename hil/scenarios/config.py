@@ -21,13 +21,15 @@ CASES = [
 ]
 
 
-@scenario("malformed_config", "bad bitrate + unknown key, then broken JSON: the DUT boots on "
-                              "its last good config, logs every frame, and records an event "
-                              "naming the key", minutes=0.5)
+@scenario(
+    "malformed_config", unix_only=True,
+    summary="bad bitrate + unknown key, then broken JSON: the DUT boots on "
+            "its last good config, logs every frame, and records an event "
+            "naming the key", minutes=0.5)
 def malformed_config(rig: Rig, res: Result) -> None:
     sim = VehicleSim(str(DBC), profile="road", load_pct=10.0)
     good = rig.config()
-    bad = dict(good, can=[{"channel": 0, "port": rig.iface, "bitrate": 123456}],
+    bad = dict(good, can=[rig.channel(bitrate=123456)],
                storge={"flush_ms": 100})
     texts = [json.dumps(good)] + [t if t is not None else json.dumps(bad) for _, t, _ in CASES]
     for n, text in enumerate(texts):

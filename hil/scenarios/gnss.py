@@ -14,8 +14,7 @@ from hil.vehicle import VehicleSim
 
 def _gnss_run(rig: Rig, res: Result, sim_g: GnssSim, seconds: float, protocol: str) -> None:
     sim = VehicleSim(str(DBC), profile="recce", load_pct=10.0)
-    cfg = rig.config(gnss={"enabled": True, "port": sim_g.port, "rate_hz": sim_g.rate_hz,
-                           "protocol": protocol})
+    cfg = rig.config(gnss=rig.gnss_config(sim_g, protocol))
     try:
         log, out = rig.drive(sim.plan(seconds), dut=rig.dut(cfg), gnss=sim_g)
     finally:
@@ -45,7 +44,7 @@ def gnss_outage(rig: Rig, res: Result) -> None:
     k = rig.seconds(60, least=50) / 60
     script = (GnssEvent("outage", 10 * k, 10 * k), GnssEvent("jump", 25 * k, 2 * k, 300.0),
               GnssEvent("restart", 35 * k, 5 * k))
-    sim_g = GnssSim(rate_hz=10, script=script)
+    sim_g = rig.gnss_sim(rate_hz=10, script=script)
     _gnss_run(rig, res, sim_g, 60 * k, "nmea")
     res.expect(len(res.numbers["fix_gaps_sent_s"]) == 2, "the script should leave two gaps")
 
@@ -54,5 +53,6 @@ def gnss_outage(rig: Rig, res: Result) -> None:
                            "exactly", minutes=0.5)
 def gnss_ubx(rig: Rig, res: Result) -> None:
     s = rig.seconds(20, least=12)
-    sim_g = GnssSim(rate_hz=25, protocol="ubx", script=(GnssEvent("outage", s / 2, 3.0),))
+    sim_g = rig.gnss_sim(rate_hz=25, protocol="ubx",
+                         script=(GnssEvent("outage", s / 2, 3.0),))
     _gnss_run(rig, res, sim_g, s, "ubx")

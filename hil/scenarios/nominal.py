@@ -6,7 +6,6 @@ none later than 1 s, and every GNSS fix with its exact time and position."""
 from __future__ import annotations
 
 from hil.check import check_frames, check_gnss
-from hil.gnss_sim import GnssSim
 from hil.rig import DBC, Result, Rig
 from hil.scenarios import scenario
 from hil.vehicle import VehicleSim
@@ -23,9 +22,8 @@ def drive_and_check(rig: Rig, res: Result, *, seconds: float, load: float, gnss_
     """The shared body of drive scenarios: vehicle + GNSS simulators, exact checks."""
     sim = VehicleSim(str(DBC), profile=profile, bitrate=500_000, load_pct=load)
     plan = sim.plan(seconds)
-    gnss = GnssSim(rate_hz=gnss_hz) if gnss_hz else None
-    cfg = rig.config(gnss={"enabled": True, "port": gnss.port, "rate_hz": gnss_hz}
-                     if gnss else {"enabled": False})
+    gnss = rig.gnss_sim(rate_hz=gnss_hz) if gnss_hz else None
+    cfg = rig.config(gnss=rig.gnss_config(gnss) if gnss else {"enabled": False})
     try:
         log, out = rig.drive(plan, dut=rig.dut(cfg), gnss=gnss)
     finally:

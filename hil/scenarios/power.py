@@ -67,9 +67,11 @@ def check_run(res: Result, log: SendLog, frames: list[CanFrame], recs: list, lab
     return a, z
 
 
-@scenario("power_cut", f"{CUTS} ignition cuts (SIGKILL) at random instants of a 30 % load drive: "
-                       "each boot an exact gap-free run, earlier segments unchanged, tail lost "
-                       f"< flush ({FLUSH_MS} ms) + 150 ms", minutes=1.0)
+@scenario(
+    "power_cut", unix_only=True,
+    summary=f"{CUTS} ignition cuts (SIGKILL) at random instants of a 30 % load drive: "
+            "each boot an exact gap-free run, earlier segments unchanged, tail lost "
+            f"< flush ({FLUSH_MS} ms) + 150 ms", minutes=1.0)
 def power_cut(rig: Rig, res: Result) -> None:
     sim = VehicleSim(str(DBC), profile="recce", load_pct=30.0)
     plan = sim.plan(300)
@@ -149,7 +151,7 @@ def _fill(rig: Rig, res: Result, policy: str) -> tuple[SendLog, list, list, int]
     try:
         sim = VehicleSim(str(DBC), profile="dunes", data_bitrate=2_000_000, fd=True,
                          load_pct=40.0, only=lambda m: m.is_fd)   # 64-byte frames fill fast
-        cfg = rig.config(can=[{"channel": 0, "port": rig.iface, "fd": True}],
+        cfg = rig.config(can=[rig.channel(fd=True)],
                          storage={"flush_ms": 500, "card_full": policy, "reserve_mb": 1,
                                   "segment_mb": 1})
         log, out = rig.drive(sim.plan(rig.seconds(50, least=50)), fd=True, dut=rig.dut(cfg))
@@ -168,9 +170,11 @@ def _fill(rig: Rig, res: Result, policy: str) -> tuple[SendLog, list, list, int]
         subprocess.run(["umount", str(rig.card)], check=False)
 
 
-@scenario("card_full_stop", "4 MiB card, policy stop: the log is the exact beginning of the "
-                            "drive, logging stops with the 1 MiB reserve kept", minutes=1.0,
-          needs_root=True)
+@scenario(
+    "card_full_stop", unix_only=True,
+    summary="4 MiB card, policy stop: the log is the exact beginning of the "
+            "drive, logging stops with the 1 MiB reserve kept", minutes=1.0,
+            needs_root=True)
 def card_full_stop(rig: Rig, res: Result) -> None:
     got = _fill(rig, res, "stop")
     if got is None:
@@ -186,9 +190,11 @@ def card_full_stop(rig: Rig, res: Result) -> None:
                                            f"reserve was not kept")
 
 
-@scenario("card_full_overwrite", "4 MiB card, policy overwrite: the oldest segments are "
-                                 "deleted, the log is the exact end of the drive",
-          minutes=1.0, needs_root=True)
+@scenario(
+    "card_full_overwrite", unix_only=True,
+    summary="4 MiB card, policy overwrite: the oldest segments are "
+            "deleted, the log is the exact end of the drive",
+            minutes=1.0, needs_root=True)
 def card_full_overwrite(rig: Rig, res: Result) -> None:
     got = _fill(rig, res, "overwrite")
     if got is None:

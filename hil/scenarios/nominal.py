@@ -1,7 +1,7 @@
 """Nominal drive: the recce DBC's messages at 30 % of a 500 kbit/s bus for 5 minutes
 (idle, road, dunes with wheelspin, road, stop), GNSS NMEA at 10 Hz along the built-in
 loop. The card must hold every frame in order with its payload, no drops, 99 % of the
-frames stamped within 50 ms of their send (200 ms in a one-CPU user-mode Linux guest) and
+frames stamped within 50 ms of their send (300 ms in a one-CPU user-mode Linux guest) and
 none later than 1 s, and every GNSS fix with its exact time and position."""
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from hil.vehicle import VehicleSim
 
 import os
 
-# Send-to-stamp latency bound. In a user-mode Linux guest the sender, the GNSS simulator and
-# the DUT share one CPU, so scheduler stalls add up to ~100 ms; a native vcan0 holds 50 ms.
-TOLERANCE_MS = 200.0 if os.environ.get("DUNELOG_IN_UML") else 50.0
+# Send-to-stamp latency bound on the p99. In a user-mode Linux guest the sender, the GNSS
+# simulator and the DUT share one emulated CPU, and the guest shares the host's cores: the p99
+# measured there ran from 27 ms (quiet host) to 166 ms (host loaded by other jobs). A native
+# vcan0 holds 50 ms.
+TOLERANCE_MS = 300.0 if os.environ.get("DUNELOG_IN_UML") else 50.0
 
 
 def drive_and_check(rig: Rig, res: Result, *, seconds: float, load: float, gnss_hz: int = 10,
@@ -49,6 +51,6 @@ def drive_and_check(rig: Rig, res: Result, *, seconds: float, load: float, gnss_
 
 @scenario("nominal", "recce drive, 30 % of 500 kbit/s, 5 min, GNSS 10 Hz: every frame and fix "
                      "logged exactly, none dropped, timestamps within 50 ms "
-                     "(p99; 200 ms in UML)", minutes=5.5)
+                     "(p99; 300 ms in UML)", minutes=5.5)
 def nominal(rig: Rig, res: Result) -> None:
     drive_and_check(rig, res, seconds=rig.seconds(300), load=30.0)

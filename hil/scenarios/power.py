@@ -154,7 +154,8 @@ def _fill(rig: Rig, res: Result, policy: str) -> tuple[SendLog, list, list, int]
         cfg = rig.config(can=[rig.channel(fd=True)],
                          storage={"flush_ms": 500, "card_full": policy, "reserve_mb": 1,
                                   "segment_mb": 1})
-        log, out = rig.drive(sim.plan(rig.seconds(50, least=50)), fd=True, dut=rig.dut(cfg))
+        # ~85 KB/s of blocks: 2 MiB above the reserve fill in ~25 s, the rest overflows it
+        log, out = rig.drive(sim.plan(rig.seconds(35, least=35)), fd=True, dut=rig.dut(cfg))
         st = os.statvfs(rig.card)
         free = st.f_bavail * st.f_frsize
         dump = rig.open()

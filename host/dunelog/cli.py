@@ -11,7 +11,7 @@ from typing import Sequence
 from . import __version__
 from .dump import Dump
 from .info import dump_info, format_info
-from . import cli_convert, cli_decode, cli_replay, cli_track
+from . import cli_board, cli_convert, cli_decode, cli_ingest, cli_replay, cli_track
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNUSABLE"]
 
@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_convert.register(sub)
     cli_track.register(sub)
     cli_replay.register(sub)
+    cli_board.register(sub)
+    cli_ingest.register(sub)
     return p
 
 

@@ -7,8 +7,8 @@ archive as ``ARCHIVE/<vehicle>/<YYYY-MM-DD>/<segment file>``, each copy verified
 - copy: to ``<name>.part``, fsync, re-read and compare sha256 with the card file, scan the
   copy's blocks (CRC-32 of every block: the same problems as on the card, no new ones),
   then rename; the archive index ``.dunelog-index.json`` maps sha256 -> archived path;
-- idempotent: a card file whose sha256 is in the index (file present, same size) is not
-  copied again; resumable: an interrupted run leaves only ``.part`` files, redone next time;
+- idempotent: a card file whose sha256 is in the index (and whose archived copy still has
+  that sha256) is not copied again; resumable: an interrupted run leaves only ``.part`` files, redone next time;
 - the card is never changed unless ``--clear-after-verify``: then a card file is deleted
   only once its archived copy is verified (this run, or by hash against the index).
 """
@@ -228,11 +228,13 @@ def ingest(card: str, archive: str, *, names: dict[int, str] | None = None,
             sha = _sha256(seg.path)
             fr.sha256 = sha
             known = index.get(sha)
-            if known and os.path.isfile(os.path.join(archive, known)) and \
-                    os.path.getsize(os.path.join(archive, known)) == seg.size:
-                fr.action, fr.dest = "present", os.path.join(archive, known)
+            kp = os.path.join(archive, known) if known else ""
+            if known and os.path.isfile(kp) and os.path.getsize(kp) == seg.size and \
+                    _sha256(kp) == sha:         # the archived copy still verifies
+                fr.action, fr.dest = "present", kp
             else:
-                if os.path.exists(dest) and _sha256(dest) != sha:
+                mine = known == os.path.relpath(dest, archive)   # a rotten copy of ours
+                if os.path.exists(dest) and not mine and _sha256(dest) != sha:
                     # same name, other contents (a card reused, boot counter reset)
                     dest = dest[:-4] + f"-{sha[:8]}.dlg"
                     fr.dest = dest
@@ -246,10 +248,9 @@ def ingest(card: str, archive: str, *, names: dict[int, str] | None = None,
                 index[sha] = os.path.relpath(fr.dest, archive)
                 _save_index(archive, index)
             if clear_after_verify:
-                # verified: this run compared hashes, or the index copy is re-hashed now
-                if fr.action == "copied" or _sha256(fr.dest) == sha:
-                    os.remove(seg.path)
-                    fr.cleared = True
+                # verified: copied and compared in this run, or re-hashed just above
+                os.remove(seg.path)
+                fr.cleared = True
         except (OSError, IngestError) as e:
             fr.action = "failed"
             fr.problems = probs + [f"not archived: {e}"]

@@ -18,7 +18,7 @@ import dunelog
 from dunelog.deploy import build_firmware
 from dunelog.records import SessionStart
 
-from .ptyboard import PtyBoard, ptyboard  # noqa: F401 - fixture
+from ptyboard import PtyBoard, ptyboard  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.micropython
 ROOT = Path(__file__).resolve().parents[2]

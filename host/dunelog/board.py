@@ -53,7 +53,9 @@ def _check_port(port: str) -> None:
 
 
 class Board:
-    """Raw-REPL session with the board on ``port`` (use as a context manager)."""
+    """Raw-REPL session with the board on ``port``. Use it as a context manager: leaving
+    the block restarts the board (logging resumes) unless :meth:`restart` or :meth:`close`
+    was called."""
 
     def __init__(self, port: str, *, timeout: float = 10.0) -> None:
         _check_port(port)
@@ -78,7 +80,10 @@ class Board:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        # Whatever happened (a refusal, a failed check), leave the board logging again:
+        # an interrupted session never leaves a logger stopped at its REPL.
+        if self.t is not None:
+            self.restart()
 
     def close(self) -> None:
         """Close the serial port (the board stays at its REPL)."""

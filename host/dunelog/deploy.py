@@ -33,6 +33,8 @@ BOARD_HALS = {"esp32": "hal_esp32", "stm32": "hal_stm32", "unix": "hal_unix"}
 #: files that must stay source: the port runs them by name at boot
 SOURCE_ONLY = {"boot.py", "main.py"}
 STAGE = ".stage"
+#: sys.platform values of each board's MicroPython port
+PLATFORMS = {"esp32": ("esp32",), "stm32": ("pyboard", "stm32"), "unix": ("linux", "darwin")}
 
 Say = Callable[[str], None]
 
@@ -194,6 +196,12 @@ def deploy(port: str, board: str, *, config: bytes | None = None,
     want = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
     res = DeployResult(build.version)
     with Board(port) as b:
+        plat = b.json("import sys, json\nprint(json.dumps(sys.platform))")
+        if plat not in PLATFORMS[board]:
+            mine = [k for k, v in PLATFORMS.items() if plat in v]
+            raise BoardError(f"the board on {port} is {plat!r} (--board "
+                             f"{mine[0] if mine else '?'}), not --board {board}: nothing "
+                             f"was changed")
         on_board = b.listdir(".")
         have = b.hashes(sorted(set(files) | {n for n in on_board if n.endswith((".py", ".mpy"))}))
         changed = {n: d for n, d in files.items() if force or have.get(n) != want[n]}

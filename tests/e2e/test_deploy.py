@@ -196,6 +196,18 @@ def test_pull_over_usb_archives_the_card_once(ptyboard: PtyBoard, tmp_path: Path
         {p.name for p in files})
 
 
+def test_deploy_for_the_wrong_board_changes_nothing(ptyboard: PtyBoard,
+                                                   tmp_path: Path) -> None:
+    cfg = write_cfg(tmp_path / "c.json", CFG)
+    assert cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
+               "--stamp", "A").returncode == 0
+    before = flash_hashes(ptyboard.flash)
+    r = cli("deploy", "--port", ptyboard.port, "--board", "esp32", "--stamp", "E")
+    assert r.returncode == 2 and "not --board esp32" in r.stderr, r.stderr
+    assert flash_hashes(ptyboard.flash) == before
+    assert status(ptyboard.port)["firmware"] == "0.2.0+A"       # and it logs again
+
+
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     r = cli("status", "--port", str(tmp_path / "nope"), "--once")
     assert r.returncode == 2 and "no such device" in r.stderr and "Traceback" not in r.stderr

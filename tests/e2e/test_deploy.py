@@ -70,6 +70,16 @@ def test_deploy_verifies_starts_logging_and_status_shows_it(ptyboard: PtyBoard,
     st = status(ptyboard.port)
     assert st["firmware"] == "0.2.0+test1" and st["logger_id"] == 31
     assert st["segment"] and st["drops"] == 0 and st["errors"] == 0, st
+    # the live view refreshes until Ctrl-C, and the logger goes on logging
+    env = dict(os.environ, PYTHONPATH=str(HOST))
+    live = subprocess.Popen([sys.executable, "-m", "dunelog.cli", "status", "--port",
+                             ptyboard.port, "--interval", "0.5"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    live.send_signal(signal.SIGINT)
+    out, _ = live.communicate(timeout=10)
+    assert out.count("dunelog status") >= 3 and "firmware     0.2.0+test1" in out, out
+    assert status(ptyboard.port)["boot"] == st["boot"]          # not restarted by it
     chk = cli("config", "check", str(cfg))
     assert chk.returncode == 0 and st["config_hash"] in chk.stdout
     # the card says so too: the session-start record of the running boot

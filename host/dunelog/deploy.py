@@ -91,9 +91,10 @@ def _base_version(src: Path) -> str:
 
 def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = None,
                    mpy: bool | None = None) -> Build:
-    """Build the firmware for ``board``: .mpy via mpy-cross with the board's -march (source
-    for unix unless mpy=True, then x64), boot.py and main.py as source, a stamped
-    version.py (``<base>+<stamp>``; stamp from git when not given)."""
+    """Build the firmware for ``board``: .mpy via mpy-cross with the board's -march
+    (mpy=None: the board's default, source for unix; mpy=True on unix: x64; mpy=False:
+    source everywhere), boot.py and main.py always as source, only the board's own HAL, and
+    a stamped version.py (``<base>+<stamp>``; stamp from git when not given)."""
     if board not in ARCH:
         raise BoardError(f"unknown board {board!r}: one of {', '.join(ARCH)}")
     src = Path(src or FIRMWARE_DIR)
@@ -101,9 +102,10 @@ def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = N
         raise BoardError(f"no firmware in {src} (main.py missing)")
     stamp = stamp or git_stamp(src) or "nogit"
     version = f"{_base_version(src)}+{stamp}"
-    arch = ARCH[board] if mpy is None or not mpy else (ARCH[board] or "x64")
-    if board == "unix" and mpy:
-        arch = "x64"
+    if mpy is None:
+        arch = ARCH[board]
+    else:
+        arch = (ARCH[board] or "x64") if mpy else None
     other_hals = {h for b, h in BOARD_HALS.items() if b != board}
     mods = [p for p in sorted(src.glob("*.py")) if p.stem not in other_hals]
     files: dict[str, bytes] = {}

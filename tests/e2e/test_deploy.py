@@ -218,6 +218,53 @@ def test_deploy_for_the_wrong_board_changes_nothing(ptyboard: PtyBoard,
     assert status(ptyboard.port)["firmware"] == "0.2.0+A"       # and it logs again
 
 
+def test_status_shows_gnss_fix_and_check_runs_on_the_board(ptyboard: PtyBoard,
+                                                            tmp_path: Path) -> None:
+    """A 10 Hz NMEA receiver on a pty: status reports the fix; `config check --board`
+    runs the validator on the board, which then logs again."""
+    import pty
+    import threading
+    import tty
+    from datetime import datetime, timedelta, timezone
+
+    from hil.nmea import epoch
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def receiver() -> None:
+        t0 = datetime(2026, 1, 6, 7, 0, tzinfo=timezone.utc)
+        k = 0
+        while not stop.is_set():
+            os.write(master, epoch(t0 + timedelta(milliseconds=100 * k), 275114000, 416908000))
+            k += 1
+            time.sleep(0.1)
+
+    th = threading.Thread(target=receiver, daemon=True)
+    th.start()
+    try:
+        cfg = write_cfg(tmp_path / "g.json", dict(CFG, gnss={
+            "port": os.ttyname(slave), "baud": 115200, "rate_hz": 10, "protocol": "nmea"}))
+        r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
+                "--stamp", "G")
+        assert r.returncode == 0, r.stdout + r.stderr
+        time.sleep(1.0)
+        st = status(ptyboard.port)
+        assert (st["fix_type"], st["sats"], st["hdop"]) == (2, 11, 0.9), st
+        assert st["errors"] == 0 and st["uptime_s"] >= 1
+        bad = write_cfg(tmp_path / "bad.json", {"gnss": {"baud": 1234}})
+        r = cli("config", "check", str(bad), "--board", ptyboard.port)
+        assert r.returncode == 3 and "gnss.baud: 1234 not one of" in r.stderr
+        assert "checked by board" in r.stderr
+        assert status(ptyboard.port)["fix_type"] == 2                # logging again
+    finally:
+        stop.set()
+        th.join()
+        os.close(master)
+        os.close(slave)
+
+
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     r = cli("status", "--port", str(tmp_path / "nope"), "--once")
     assert r.returncode == 2 and "no such device" in r.stderr and "Traceback" not in r.stderr

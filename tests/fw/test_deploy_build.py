@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dunelog.deploy import build_firmware
+from dunelog.board import BoardError
+from dunelog.deploy import build_firmware, check_mpy
 
 # mpy header byte 2: arch << 2 | flags (py/persistentcode.h MP_NATIVE_ARCH_*)
 ARCH_CODE = {"esp32": 10, "stm32": 7}           # xtensawin, armv7emsp
@@ -50,3 +51,16 @@ def test_unix_mpy_build_runs_under_micropython(tmp_path: Path) -> None:
     p = subprocess.run([exe, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60)
     assert p.stdout.split() == ["0.2.0+gmpy", "True"], p.stdout + p.stderr
+
+
+def test_mpy_the_board_cannot_load_is_refused() -> None:
+    if shutil.which("mpy-cross") is None:
+        pytest.skip("mpy-cross not installed")
+    esp = build_firmware("esp32", stamp="x").files
+    ver, sub = esp["ring.mpy"][1], esp["ring.mpy"][2] & 3
+    check_mpy(esp, ver | sub << 8 | 10 << 10)                   # an ESP32 of that version
+    check_mpy(esp, None)                                         # port without _mpy: trust
+    with pytest.raises(BoardError, match="native code for arch 10"):
+        check_mpy(esp, ver | sub << 8 | 7 << 10)                 # an STM32
+    with pytest.raises(BoardError, match="loads v5"):
+        check_mpy(esp, 5 | 10 << 10)                             # older MicroPython

@@ -77,8 +77,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                         f"is not running (at its REPL, or not dunelog firmware)")
         if args.once:
             time.sleep(args.interval)
-            cur = sample(args.port, args.timeout) or prev
-            out = with_rates(prev, cur)
+            cur1 = sample(args.port, args.timeout) or prev
+            out = with_rates(prev, cur1)
             if args.json:
                 print(json.dumps(out, indent=2, sort_keys=True))
             else:

@@ -38,6 +38,14 @@ def _names(path: str | None) -> dict[int, str]:
             from None
 
 
+def _stderr(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+
+
+def _silent(msg: str) -> None:
+    pass
+
+
 def _finish(rep, as_json: bool) -> int:
     from .ingest import format_report
     if as_json:
@@ -55,8 +63,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         rep = ingest(args.card, args.archive, names=_names(args.names),
                      clear_after_verify=args.clear_after_verify,
-                     say=(lambda m: sys.stderr.write(m + "\n")) if args.verbose else
-                     (lambda m: None))
+                     say=_stderr if args.verbose else _silent)
     except IngestError as e:
         return _err(str(e))
     return _finish(rep, args.json)
@@ -116,7 +123,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     try:
         rep, n = pull(args.port, args.archive, names=_names(args.names),
                       clear_after_verify=args.clear_after_verify,
-                      say=lambda m: sys.stderr.write(m + "\n"))
+                      say=_stderr)
     except (BoardError, IngestError, OSError) as e:
         return _err(str(e))
     if rep is None:

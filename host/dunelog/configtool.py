@@ -98,12 +98,14 @@ def _cpython_config(fw: Path) -> types.ModuleType:
     if _SHIM_MOD is not None and _SHIM_MOD.__file__ == str(fw / "config.py"):
         return _SHIM_MOD
     shim = types.ModuleType("micropython")
-    shim.const = lambda x: x
-    shim.viper = shim.native = lambda f: f
+    for name in ("const", "viper", "native"):
+        setattr(shim, name, lambda x: x)
     saved = sys.modules.get("micropython")
     sys.modules["micropython"] = shim
     try:
         spec = importlib.util.spec_from_file_location("_dunelog_fw_config", fw / "config.py")
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"cannot load {fw / 'config.py'}")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
     finally:

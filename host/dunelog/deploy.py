@@ -123,6 +123,7 @@ def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = N
                 files[p.name] = p.read_bytes()
                 continue
             out = Path(tmp) / (p.stem + ".mpy")
+            assert exe is not None
             r = subprocess.run([exe, f"-march={arch}", "-o", str(out), str(p)],
                                capture_output=True, text=True)
             if r.returncode != 0:

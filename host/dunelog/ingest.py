@@ -217,7 +217,8 @@ def ingest(card: str, archive: str, *, names: dict[int, str] | None = None,
         vdir = _slug(name)
         vs = vehicles.setdefault(vdir, VehicleSummary(name, lg))
         vs.files += 1
-        date = boot_date.get((lg, seg.boot)) if lg is not None else None
+        date = boot_date.get((lg, seg.boot)) if lg is not None and seg.boot is not None \
+            else None
         if date is None:
             date = datetime.fromtimestamp(os.path.getmtime(seg.path)).strftime("%Y-%m-%d")
         base = os.path.basename(seg.path)
@@ -262,7 +263,7 @@ def ingest(card: str, archive: str, *, names: dict[int, str] | None = None,
         for vs in vehicles.values():
             if vs.logger_id == lg:
                 vs.boots += 1
-                if b.first_us is not None:
+                if b.first_us is not None and b.last_us is not None:
                     vs.hours += (b.last_us - b.first_us) / 3.6e9
                 vs.drops += sum(b.overflow.values())
                 break

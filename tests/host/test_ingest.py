@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 
 from dunelog.cli import main
 from dunelog.ingest import INDEX_NAME, ingest

@@ -43,7 +43,17 @@ def _checked(path: str, engine: str = "auto"):
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Build, stage, verify, swap, restart, confirm."""
     from .board import BoardError
-    from .deploy import deploy
+    from .deploy import deploy, rollback
+    if args.rollback:
+        try:
+            st = rollback(args.port, timeout=args.timeout, say=_say)
+        except BoardError as e:
+            return _err(str(e))
+        print(f"rolled back {args.port}: firmware {st.get('firmware')}, config crc "
+              f"{st.get('config_hash')}, logging (boot {st.get('boot')})")
+        return 0
+    if not args.board:
+        return _err("deploy needs --board esp32|stm32|unix")
     cfg = chash = None
     if args.config:
         c = _checked(args.config)
@@ -55,6 +65,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                      src=Path(args.firmware) if args.firmware else None, stamp=args.stamp,
                      mpy=True if args.mpy else (False if args.source else None),
                      force=args.force, confirm_timeout=args.timeout,
+                     auto_rollback=not args.no_rollback,
                      say=_say if not args.quiet else (lambda m: None))
     except BoardError as e:
         return _err(str(e))
@@ -199,7 +210,8 @@ def register(sub) -> None:
     p = sub.add_parser("deploy", help="build and install firmware (+ config) on a board "
                                       "over USB, verify by hash, confirm it logs")
     p.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyACM0")
-    p.add_argument("--board", required=True, choices=["esp32", "stm32", "unix"])
+    p.add_argument("--board", choices=["esp32", "stm32", "unix"], help="required (except "
+                                                                        "with --rollback)")
     p.add_argument("--config", metavar="FILE", help="config to install with it (checked first)")
     p.add_argument("--firmware", metavar="DIR", help="firmware source (default: this "
                                                        "checkout's firmware/)")
@@ -210,6 +222,10 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="copy every file, changed or not")
     p.add_argument("--timeout", type=float, default=20.0,
                    help="seconds to wait for logging to start (default 20)")
+    p.add_argument("--no-rollback", action="store_true",
+                   help="keep the new firmware even if it does not start logging")
+    p.add_argument("--rollback", action="store_true",
+                   help="put back what the last deploy or config push replaced, and restart")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_deploy)
 

@@ -25,7 +25,7 @@ from .board import FIRMWARE_DIR, Board, BoardError, query_status
 
 __all__ = ["ARCH", "BOARD_HALS", "Build", "DeployResult", "build_firmware", "check_mpy",
            "git_stamp",
-           "stage_and_swap", "deploy", "wait_logging"]
+           "stage_and_swap", "deploy", "rollback", "wait_logging"]
 
 #: mpy-cross -march per board (None: ship source)
 ARCH: dict[str, str | None] = {"esp32": "xtensawin", "stm32": "armv7emsp", "unix": None}
@@ -34,6 +34,9 @@ BOARD_HALS = {"esp32": "hal_esp32", "stm32": "hal_stm32", "unix": "hal_unix"}
 #: files that must stay source: the port runs them by name at boot
 SOURCE_ONLY = {"boot.py", "main.py"}
 STAGE = ".stage"
+#: firmware/swap.py, run on the board by deploy (the board's own copy may be older)
+SWAP_SRC = (FIRMWARE_DIR / "swap.py").read_text() if (FIRMWARE_DIR / "swap.py").is_file() \
+    else ""
 #: sys.platform values of each board's MicroPython port
 PLATFORMS = {"esp32": ("esp32",), "stm32": ("pyboard", "stm32"), "unix": ("linux", "darwin")}
 
@@ -171,10 +174,9 @@ def stage_and_swap(b: Board, files: dict[str, bytes], remove: list[str], version
                    say: Say = _quiet) -> None:
     """Write ``files`` into the board's staging directory, verify each by hash, write the
     manifest last, then swap (firmware/swap.py's apply(), run on the board)."""
-    b.exec(f"import os\ntry:\n    os.mkdir({STAGE!r})\nexcept OSError:\n    pass")
-    old = b.listdir(STAGE)
-    if old:                                  # a deploy that never finished: start clean
-        b.exec("import os\nfor n in %r:\n    os.remove(%r + '/' + n)" % (old, STAGE))
+    # a deploy that never finished: start clean; the backup of the swap before this one
+    # is dropped (the backup of this swap replaces it)
+    b.exec(SWAP_SRC + "\nclear(STAGE)\nclear(PREV)\nimport os\nos.mkdir(STAGE)")
     for i, (name, data) in enumerate(sorted(files.items())):
         say(f"  copy {name} ({len(data)} B) [{i + 1}/{len(files)}]")
         b.write(f"{STAGE}/{name}", data)
@@ -188,8 +190,24 @@ def stage_and_swap(b: Board, files: dict[str, bytes], remove: list[str], version
     b.write(f"{STAGE}/MANIFEST.tmp", man)
     b.exec(f"import os\nos.rename({STAGE + '/MANIFEST.tmp'!r}, {STAGE + '/MANIFEST'!r})")
     say("  swap")
-    swap_src = (FIRMWARE_DIR / "swap.py").read_text()
-    b.exec(swap_src + f"\napply({STAGE!r})\n")
+    b.exec(SWAP_SRC + "\napply(STAGE, PREV)\n")
+
+
+def rollback(port: str, *, timeout: float = 20.0, say: Say = _quiet) -> dict:
+    """Put back the firmware/config the last swap replaced (kept in ``.prev/`` on the
+    board), restart, and wait for logging. Returns the status. Raises BoardError."""
+    with Board(port) as b:
+        restored = b.json(SWAP_SRC + "\nimport json\nprint(json.dumps(rollback(PREV)))")
+        if restored is None:
+            raise BoardError(f"nothing to roll back to on {port}: no previous firmware "
+                             f"kept (.prev/) from the last deploy")
+        say(f"restored {len(restored)} file(s): {', '.join(sorted(restored))}")
+        b.restart()
+    st = wait_logging(port, timeout)
+    if st is None:
+        raise BoardError(f"rolled back on {port}, but the board did not report logging "
+                         f"within {timeout:.0f} s either")
+    return st
 
 
 def wait_logging(port: str, timeout: float = 20.0) -> dict | None:
@@ -209,7 +227,8 @@ def wait_logging(port: str, timeout: float = 20.0) -> dict | None:
 def deploy(port: str, board: str, *, config: bytes | None = None,
            config_hash: str | None = None, src: Path | None = None,
            stamp: str | None = None, mpy: bool | None = None, force: bool = False,
-           confirm_timeout: float = 20.0, say: Say = _quiet) -> DeployResult:
+           confirm_timeout: float = 20.0, auto_rollback: bool = True,
+           say: Say = _quiet) -> DeployResult:
     """Deploy the firmware (and ``config``, the config file's bytes, already validated;
     ``config_hash`` its expected hash) to the board on ``port``. Raises BoardError."""
     t0 = time.monotonic()
@@ -249,13 +268,23 @@ def deploy(port: str, board: str, *, config: bytes | None = None,
         say(f"verified {len(files)} files by sha256; restarting")
         b.restart()
     st = wait_logging(port, confirm_timeout)
+    why = None
     if st is None:
-        raise BoardError(f"firmware deployed and verified, but the board on {port} did not "
-                         f"report logging within {confirm_timeout:.0f} s: check `dunelog "
-                         f"status --port {port}` and the LED")
-    if st.get("firmware") != build.version:
-        raise BoardError(f"board runs firmware {st.get('firmware')!r}, expected "
-                         f"{build.version!r}")
+        why = f"did not report logging within {confirm_timeout:.0f} s"
+    elif st.get("firmware") != build.version:
+        why = f"reports firmware {st.get('firmware')!r}"
+    if why:
+        msg = f"the new firmware {build.version} was verified on the board but {why}"
+        if not (auto_rollback and (res.copied or res.removed)):
+            raise BoardError(f"{msg}: check `dunelog status --port {port}` and the LED, "
+                             f"or `dunelog deploy --rollback --port {port}`")
+        say(msg + "; rolling back")
+        try:
+            old = rollback(port, timeout=confirm_timeout, say=say)
+        except BoardError as e:
+            raise BoardError(f"{msg}; rollback failed too: {e}") from None
+        raise BoardError(f"{msg}; rolled back: the board runs {old.get('firmware')} again "
+                         f"and is logging (boot {old.get('boot')})")
     if config_hash and st.get("config_hash") != config_hash:
         raise BoardError(f"board runs config crc {st.get('config_hash')}, expected "
                          f"{config_hash} (config rejected at boot? see `dunelog status`)")

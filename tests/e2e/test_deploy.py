@@ -160,6 +160,34 @@ def test_swap_interrupted_after_the_manifest_finishes_at_boot(ptyboard: PtyBoard
     assert not stage.exists()
 
 
+def test_firmware_that_does_not_start_is_rolled_back(ptyboard: PtyBoard,
+                                                     tmp_path: Path) -> None:
+    cfg = write_cfg(tmp_path / "c.json", CFG)
+    assert cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
+               "--stamp", "A").returncode == 0
+    before = flash_hashes(ptyboard.flash)
+    broken = _variant(tmp_path, "X")
+    app = broken / "app.py"
+    app.write_text('raise RuntimeError("broken build")\n' + app.read_text())
+    r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--firmware", str(broken),
+            "--stamp", "X", "--config", str(cfg), "--timeout", "6")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "0.2.0+X was verified on the board but did not report logging" in r.stderr
+    assert "rolled back: the board runs 0.2.0+A again and is logging" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert flash_hashes(ptyboard.flash) == before
+    assert status(ptyboard.port)["firmware"] == "0.2.0+A"
+    # a good deploy, then the technician's own rollback
+    r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
+            "--stamp", "B")
+    assert r.returncode == 0, r.stderr
+    r = cli("deploy", "--rollback", "--port", ptyboard.port)
+    assert r.returncode == 0 and "firmware 0.2.0+A" in r.stdout, r.stdout + r.stderr
+    assert status(ptyboard.port)["firmware"] == "0.2.0+A"
+    r = cli("deploy", "--rollback", "--port", ptyboard.port)
+    assert r.returncode == 2 and "nothing to roll back to" in r.stderr
+
+
 def test_config_push_pull_diff(ptyboard: PtyBoard, tmp_path: Path) -> None:
     cfg = write_cfg(tmp_path / "c.json", CFG)
     assert cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),

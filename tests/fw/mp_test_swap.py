@@ -79,3 +79,34 @@ def test_unreadable_manifest_keeps_the_old_firmware():
     put(".stage/MANIFEST", "{\"put\": [")
     assert swap.apply() is None
     assert get("app.py") == "old app" and not exists(".stage")
+
+
+def test_replaced_files_are_kept_and_rollback_restores_them():
+    fresh("e")
+    manifest()
+    assert swap.apply() == "9"
+    assert sorted(os.listdir(".prev")) == [".put", "app.py", "ring.py", "version.py"]
+    restored = swap.rollback()
+    assert sorted(restored) == ["app.py", "ring.py", "version.py"]
+    assert get("app.py") == "old app" and get("version.py") == "old version"
+    assert get("ring.py") == "old ring" and not exists("ring.mpy")     # added: removed
+    assert not exists(".prev")
+
+
+def test_swap_cut_after_the_backup_move_keeps_the_old_file_once():
+    fresh("f")
+    manifest()
+    os.mkdir(".prev")
+    os.rename("app.py", ".prev/app.py")        # cut between the backup move and the rename
+    assert swap.apply() == "9"
+    assert get("app.py") == "new app" and get(".prev/app.py") == "old app"
+    swap.rollback()
+    assert get("app.py") == "old app" and get("ring.py") == "old ring"
+    assert swap.rollback() is None             # done: nothing left to roll back
+
+
+def test_apply_without_backup_deletes():
+    fresh("g")
+    manifest()
+    assert swap.apply(backup=None) == "9"
+    assert not exists(".prev") and get("app.py") == "new app"

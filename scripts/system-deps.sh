@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # System packages the HIL needs where the kernel has no vcan: Debian's user-mode Linux
-# kernel (a real SocketCAN vcan0 inside it), kmod (insmod) and iproute2 (ip link).
+# kernel (a real SocketCAN vcan0 inside it), kmod (insmod) and iproute2 (ip link); and
+# socat, which gives the MicroPython Unix port the pty that plays a board's USB serial in
+# tests/e2e/test_deploy.py.
 # Installs them when missing and we are root with apt-get; otherwise says what is missing
 # (the HIL tests then skip, naming it).
 set -euo pipefail
@@ -8,10 +10,11 @@ need=()
 command -v linux.uml >/dev/null || need+=(user-mode-linux)
 command -v insmod >/dev/null || need+=(kmod)
 command -v ip >/dev/null || need+=(iproute2)
+command -v socat >/dev/null || need+=(socat)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 else
-    echo "HIL needs: ${need[*]} (apt-get install as root); HIL tests will be skipped" >&2
+    echo "tests need: ${need[*]} (apt-get install as root); the HIL / pty-board tests will be skipped" >&2
 fi

@@ -6,7 +6,8 @@ archive as ``ARCHIVE/<vehicle>/<YYYY-MM-DD>/<segment file>``, each copy verified
 - date: the UTC date the boot started (GNSS time sync), else the file's mtime (local);
 - copy: to ``<name>.part``, fsync, re-read and compare sha256 with the card file, scan the
   copy's blocks (CRC-32 of every block: the same problems as on the card, no new ones),
-  then rename; the archive index ``.dunelog-index.json`` maps sha256 -> archived path;
+  then rename; the archive index ``.dunelog-index.json`` maps sha256 -> archived path, and
+  each date directory gets a ``SHA256SUMS`` (``sha256sum -c SHA256SUMS`` re-checks it);
 - idempotent: a card file whose sha256 is in the index (and whose archived copy still has
   that sha256) is not copied again; resumable: an interrupted run leaves only ``.part`` files, redone next time;
 - the card is never changed unless ``--clear-after-verify``: then a card file is deleted
@@ -149,6 +150,23 @@ def _scan_problems(path: str) -> list[str]:
     return [f"{p.kind}: {p.message}" for p in log.items if p.kind in _TORN]
 
 
+def _note_sum(dest: str, sha: str) -> None:
+    """Add ``sha  name`` to SHA256SUMS beside dest (``sha256sum -c`` checks the archive)."""
+    d, name = os.path.split(dest)
+    p = os.path.join(d, "SHA256SUMS")
+    line = f"{sha}  {name}\n"
+    try:
+        with open(p) as f:
+            if line in f.read():
+                return
+    except OSError:
+        pass
+    with open(p, "a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _copy_verified(src: str, dest: str, sha: str, card_problems: int) -> None:
     """src -> dest.part (fsync), check sha256 and blocks, rename to dest."""
     os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -248,6 +266,7 @@ def ingest(card: str, archive: str, *, names: dict[int, str] | None = None,
                     copied_bytes += seg.size
                 index[sha] = os.path.relpath(fr.dest, archive)
                 _save_index(archive, index)
+                _note_sum(fr.dest, sha)
             if clear_after_verify:
                 # verified: copied and compared in this run, or re-hashed just above
                 os.remove(seg.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -60,6 +61,12 @@ def test_two_vehicles_torn_segment_and_a_second_run(tmp_path: Path, capsys) -> N
     today = datetime.fromtimestamp(torn.stat().st_mtime).strftime("%Y-%m-%d")
     assert len(list((arch / "Hilux-309" / today).glob("*.dlg"))) == 3
     assert not list(arch.rglob("*.part"))
+    if shutil.which("sha256sum"):                        # the archive checks itself
+        for sums in arch.rglob("SHA256SUMS"):
+            r = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=sums.parent,
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+    assert sum(len(p.read_text().splitlines()) for p in arch.rglob("SHA256SUMS")) == 9
     # the torn segment is reported, per vehicle
     assert "Hilux 309 (logger 9): 3 file(s): 3 copied" in out
     assert f"damaged on the card (archived as is): {torn.name}" in out
@@ -70,6 +77,7 @@ def test_two_vehicles_torn_segment_and_a_second_run(tmp_path: Path, capsys) -> N
     rep = ingest(str(card), str(arch), names={9: "Hilux 309"})
     assert rep.bytes_copied == 0 and {f.action for f in rep.files} == {"present"}
     assert {p: p.stat().st_mtime_ns for p in arch.rglob("*.dlg")} == stamps
+    assert sum(len(p.read_text().splitlines()) for p in arch.rglob("SHA256SUMS")) == 9
     assert [f.source for f in rep.files if f.torn] == [str(torn)]
 
 

@@ -10,6 +10,8 @@ the ``@status {json}`` line the app prints.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -67,14 +69,19 @@ class Board:
         self.port = port
         self._TransportError = TransportError
         try:
-            self.t = SerialTransport(port, baudrate=115200)
+            # a read timeout: on a pty mpremote reads without checking for waiting bytes,
+            # so without one a silent device would hang the raw-REPL handshake for good
+            self.t = SerialTransport(port, baudrate=115200, timeout=1)
         except Exception as e:  # noqa: BLE001 - serial errors come in many types
             raise BoardError(f"port {port}: cannot open ({e})") from None
         try:
-            self.t.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
+            with contextlib.redirect_stdout(io.StringIO()):     # mpremote prints its buffer
+                self.t.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
         except Exception as e:  # noqa: BLE001
             self.close()
-            raise BoardError(f"board on {port} not responding (no raw REPL: {e})") from None
+            raise BoardError(f"board on {port} not responding (no raw REPL within "
+                             f"{timeout:g} s: {e}); close other programs using the port, "
+                             f"or power-cycle the board") from None
 
     def __enter__(self) -> "Board":
         return self

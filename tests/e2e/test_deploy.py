@@ -75,10 +75,11 @@ def test_deploy_verifies_starts_logging_and_status_shows_it(ptyboard: PtyBoard,
     live = subprocess.Popen([sys.executable, "-m", "dunelog.cli", "status", "--port",
                              ptyboard.port, "--interval", "0.5"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    time.sleep(7)                                   # CLI start-up (~1.5 s) + readings
     live.send_signal(signal.SIGINT)
     out, _ = live.communicate(timeout=10)
     assert out.count("dunelog status") >= 3 and "firmware     0.2.0+test1" in out, out
+    assert "no answer" not in out
     assert status(ptyboard.port)["boot"] == st["boot"]          # not restarted by it
     chk = cli("config", "check", str(cfg))
     assert chk.returncode == 0 and st["config_hash"] in chk.stdout
@@ -311,3 +312,13 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no such device" in r.stderr and "Traceback" not in r.stderr
     r = cli("deploy", "--port", str(tmp_path / "nope"), "--board", "unix")
     assert r.returncode == 2 and "no such device" in r.stderr and "Traceback" not in r.stderr
+    master, slave = os.openpty()                   # a device that never answers
+    try:
+        r = cli("config", "pull", "--port", os.ttyname(slave), timeout=60)
+        assert r.returncode == 2 and "not responding" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and r.stdout == ""
+        r = cli("status", "--port", os.ttyname(slave), "--once", timeout=60)
+        assert r.returncode == 2 and "no status" in r.stderr
+    finally:
+        os.close(master)
+        os.close(slave)

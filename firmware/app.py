@@ -223,6 +223,8 @@ class App:
                 self.error(e, "main loop")
 
     def close(self):
+        if self.gnss is not None:
+            self.gnss.flush()       # the epoch still open: ignition off keeps the last fix
         self.log.close()
         c = self.cap
         print("dunelog: rx %d rejected %d drops %d blocks %d errors %d loops %d" % (

@@ -72,6 +72,7 @@ class SegmentWriter:
         self.stopped = False              # card full under "stop": nothing more is written
         self.blocks_lost = 0              # blocks not written since the card filled
         self.deleted = 0                  # old segments removed under "overwrite"
+        self.room = None                  # bytes the open segment may still take (None: unknown)
 
     def _header(self, first_seq, now_us):
         h = bytearray(self.bs)
@@ -119,9 +120,15 @@ class SegmentWriter:
     def open(self, first_seq, now_us):
         if self._low() and not self._make_room():
             return False
+        # Free space is measured here only (statvfs can scan a whole FAT on a board); the
+        # segment then counts what it writes so the card never goes below the reserve.
+        self.room = None if self.free is None else (
+            (self.free() - self.reserve_kib - (self.bs >> 10) * 4) << 10)
         self.seg += 1
         self.f = open(self.root + "/" + seg_name(self.boot, self.seg), "wb")
         self.f.write(self._header(first_seq, now_us))
+        if self.room is not None:
+            self.room -= self.bs
         self.f.flush()
         self.blocks = 0
         self.created_us = now_us
@@ -141,6 +148,8 @@ class SegmentWriter:
             if self.stopped:
                 self.blocks_lost += 1
                 return False
+            if self.f is not None and self.room is not None and self.room < self.bs:
+                self.close()               # reserve reached: policy applies on reopening
             if self.f is None and not self.open(seq, now_us):
                 self.blocks_lost += 1
                 return False
@@ -160,6 +169,8 @@ class SegmentWriter:
                     self.write_us_max = d
             self.blocks += 1
             self.bytes_written += self.bs
+            if self.room is not None:
+                self.room -= self.bs
             if last:
                 self.close()
             return True

@@ -52,4 +52,15 @@ def ms_of_day(utc: datetime) -> int:
     return ((utc.hour * 60 + utc.minute) * 60 + utc.second) * 1000 + utc.microsecond // 1000
 
 
-__all__ = ["sentence", "epoch", "days", "ms_of_day", "timedelta"]
+__all__ = ["sentence", "epoch", "no_fix_epoch", "days", "ms_of_day", "timedelta"]
+
+
+def no_fix_epoch(utc: datetime, talker: str = "GN") -> bytes:
+    """An epoch of a receiver that has time but no position (fix lost, or just restarted):
+    GGA quality 0 with empty position, RMC status V."""
+    t = utc.strftime("%H%M%S") + f".{utc.microsecond // 10000:02d}"
+    return b"".join(sentence(s) for s in (
+        f"{talker}RMC,{t},V,,,,,,,{utc:%d%m%y},,,N",
+        f"{talker}GGA,{t},,,,,0,00,99.99,,,,,,",
+        f"{talker}GSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99",
+    ))

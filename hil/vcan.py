@@ -51,7 +51,10 @@ export PATH={path}
 export HOME=/root LANG=C.UTF-8 {env}
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+mkdir -p /dev/shm /dev/pts
 mount -t tmpfs tmpfs /dev/shm 2>/dev/null
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts 2>/dev/null   # ptys for the GNSS simulator
+[ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 M=/usr/lib/uml/modules/$(ls /usr/lib/uml/modules | head -1)/kernel
 for k in net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko drivers/net/can/vcan.ko; do
   insmod $M/$k || echo "insmod $k failed"

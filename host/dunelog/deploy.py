@@ -282,7 +282,9 @@ def deploy(port: str, board: str, *, config: bytes | None = None,
         try:
             old = rollback(port, timeout=confirm_timeout, say=say)
         except BoardError as e:
-            raise BoardError(f"{msg}; rollback failed too: {e}") from None
+            raise BoardError(f"{msg}; rollback failed too: {e}. If neither firmware logs, "
+                             f"suspect the board, not the build: is the SD card in the "
+                             f"logger (the firmware does not start without it)?") from None
         raise BoardError(f"{msg}; rolled back: the board runs {old.get('firmware')} again "
                          f"and is logging (boot {old.get('boot')})")
     if config_hash and st.get("config_hash") != config_hash:

@@ -217,10 +217,17 @@ def test_pull_over_usb_archives_the_card_once(ptyboard: PtyBoard, tmp_path: Path
     assert cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
                "--stamp", "A").returncode == 0
     time.sleep(1.5)
+    # another logger's 3 MB segment on the same card: binary-exact over the console
+    big = b"".join(p.read_bytes() for p in sorted((ROOT / "tests/vectors/drive").glob("*.dlg")))
+    big = (big * 20)[:3_000_000]
+    (ptyboard.flash / "sd" / "dunelog" / "B09000_S0000.dlg").write_bytes(big)
     arch = tmp_path / "archive"
+    t0 = time.monotonic()
     r = cli("pull", "--port", ptyboard.port, "--archive", str(arch), "--json")
+    print(f"pull incl. 3 MB: {time.monotonic() - t0:.1f} s")
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
+    assert [p.read_bytes() == big for p in arch.rglob("B09000_S0000.dlg")] == [True]
     v = rep["vehicles"]["T1-231"]
     assert v["copied"] >= 1 and v["failed"] == 0
     files = list((arch / "T1-231").rglob("*.dlg"))
@@ -232,7 +239,7 @@ def test_pull_over_usb_archives_the_card_once(ptyboard: PtyBoard, tmp_path: Path
     # the earlier files are not copied again; only the boots since (closed by the pull)
     assert all(f["action"] == "copied" for f in rep2["files"])
     assert {Path(f["source"]).name for f in rep2["files"]}.isdisjoint(
-        {p.name for p in files})
+        {p.name for p in files} | {"B09000_S0000.dlg"})
 
 
 def test_deploy_for_the_wrong_board_changes_nothing(ptyboard: PtyBoard,

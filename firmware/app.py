@@ -11,7 +11,10 @@ from logger import Logger
 from capture import Capture
 from clock import diff
 
-VERSION = "0.2.0"
+try:
+    from version import VERSION    # stamped by `dunelog deploy`
+except ImportError:
+    VERSION = "0.2.0"
 CONFIG = "config.json"             # on the board's flash, beside main.py
 LAST_GOOD = "config.last.json"
 
@@ -37,6 +40,9 @@ class App:
                           irq_on=hal.irq_on, free_fn=hal.free_kib,
                           reserve_kib=st["reserve_mb"] * 1024, card_full=st["card_full"], **kw)
         self.cfg_error = err
+        self.chash = chash
+        self.last_error = err or ""
+        self.fix = None                 # (fix_type, sats, hdop_c) of the last fix
         if err:
             self.log.log_event(t, fmt.EV_CONFIG, 1, err)
         elif config.last_note:
@@ -58,7 +64,7 @@ class App:
         if g["enabled"]:
             try:
                 from gnss import GnssParser
-                self.gnss = GnssParser(self.log.log_fix, self._sync)
+                self.gnss = GnssParser(self._fix, self._sync)
                 hal.gnss_open(g)
             except Exception as e:
                 self.error(e, "gnss_open")
@@ -69,7 +75,22 @@ class App:
         self.presses = 0
         self.loops = 0
         self.boot_t = t
+        self.last_console = t
+        self.cline = ""
+        self.cpoll = None
+        try:                            # status queries on the USB console (console_status)
+            import select
+            self.cpoll = select.poll()
+            self.cpoll.register(sys.stdin, select.POLLIN)
+        except Exception:
+            self.cpoll = None
         hal.wdt_start(cfg["watchdog_ms"])
+
+    def _fix(self, ticks, fix_type, sats, lat, lon, alt_mm, utc_ms, utc_days, speed_cms,
+             course_cdeg, hdop_c):
+        self.fix = (fix_type, sats, hdop_c)
+        return self.log.log_fix(ticks, fix_type, sats, lat, lon, alt_mm, utc_ms, utc_days,
+                                speed_cms, course_cdeg, hdop_c)
 
     def _sync(self, ticks, source, flags, utc_days, utc_ms, utc_us):
         self.log.log_sync(ticks, source, flags, utc_days, utc_ms, utc_us)
@@ -95,8 +116,8 @@ class App:
         self.err_until = (t + 5000000) & 0x3FFFFFFF
         try:
             head = where + ": "
-            self.log.log_event(t, fmt.EV_ERROR, self.errors,
-                               head + buf.getvalue()[len(head) - 240:])  # keep the tail
+            self.last_error = head + buf.getvalue()[len(head) - 240:]   # keep the tail
+            self.log.log_event(t, fmt.EV_ERROR, self.errors, self.last_error)
         except Exception:
             pass
 
@@ -134,8 +155,60 @@ class App:
         if hal.button():
             self.presses += 1
             self.log.log_event(t, fmt.EV_BUTTON, self.presses, "mark %d" % self.presses)
+        if diff(t, self.last_console) >= 100000:
+            self.last_console = t
+            self._console()
         self._led(t)
         hal.wdt_feed()
+
+    def _console(self):
+        """Answer a "#status" line on the USB console with one "@status {json}" line. The
+        query is a comment at the REPL, so it is harmless when the app is not running;
+        Ctrl-C still interrupts (mpremote), as the port handles it before stdin."""
+        p = self.cpoll
+        if p is None:
+            return
+        n = 0
+        while n < 64 and p.poll(0):
+            n += 1
+            c = sys.stdin.read(1)
+            if not c:
+                self.cpoll = None       # stdin closed (no console): stop asking
+                return
+            if c == "\n" or c == "\r":
+                if self.cline.strip() == "#status":
+                    print("@status " + self.status_json())
+                self.cline = ""
+            elif len(self.cline) < 32:
+                self.cline += c
+
+    def status(self):
+        """Live state for `dunelog status` (docs/TECHNICIAN.md lists the keys)."""
+        log = self.log
+        seg = log.seg
+        r = log.ring
+        t = self.hal.ticks()
+        fx = self.fix
+        rc = getattr(self.hal, "rx_counts", None)
+        return {
+            "firmware": VERSION, "config_hash": "%08x" % self.chash,
+            "logger_id": self.cfg["logger"]["id"], "vehicle": self.cfg["logger"]["vehicle"],
+            "uptime_s": log.clock.extend(t) // 1000000,
+            "rx": self.cap.rx, "rejected": self.cap.rejected,
+            "rx_channels": rc() if rc else None,
+            "drops": r.drops_total, "ring_used": r.used(), "ring_high_water": r.high_water,
+            "ring_size": r.size,
+            "fix_type": fx[0] if fx else None, "sats": fx[1] if fx else None,
+            "hdop": fx[2] / 100 if fx and fx[2] != 0xFFFF else None,
+            "free_kib": self.hal.free_kib(), "boot": log.boot,
+            "segment": fmt.seg_name(seg.boot, seg.seg) if seg.seg >= 0 else None,
+            "blocks": log.blocks_written, "stopped": seg.stopped,
+            "errors": self.errors, "last_error": self.last_error,
+        }
+
+    def status_json(self):
+        import json
+        return json.dumps(self.status())
 
     def run(self, seconds=None):
         """Log until stopped (or for seconds, in tests); exceptions are recorded and the loop

@@ -520,6 +520,13 @@ def _load(path, last_good_path):
     return cfg, h, text
 
 
+def check_file(path):
+    """Validate a config file exactly as boot does, without using or saving it:
+    (cfg, None, ()) if valid, else (None, reason, errors); reason "missing": no file.
+    `dunelog config check` runs this (under MicroPython, or on the board)."""
+    return _read(path)
+
+
 def load_config(path, last_good_path):
     """Load and validate the config file. Returns (cfg, hash, error_text or None).
 

@@ -33,6 +33,7 @@ class UnixHal:
         self.ticks = ticks_fn or _now       # the boards' 2**30 period
         self.socks = []
         self.chans = []
+        self.rx_n = []               # frames read per socket (counted per batch, not per frame)
         self.poll = select.poll()
         self.gnss = None
         self.led_state = None
@@ -62,6 +63,7 @@ class UnixHal:
         s.setblocking(False)
         self.socks.append(s)
         self.chans.append(chan)
+        self.rx_n.append(0)
         self.poll.register(s, select.POLLIN)
 
     def can_poll(self, cap, budget=512):
@@ -73,6 +75,7 @@ class UnixHal:
             i = self.socks.index(obj)
             s = obj
             chan = self.chans[i]
+            n0 = n
             while n < budget:
                 try:
                     fr = s.recv(72)
@@ -82,7 +85,13 @@ class UnixHal:
                     break
                 self._frame(cap, chan, fr)
                 n += 1
+            self.rx_n[i] += n - n0
         return n
+
+    def rx_counts(self):
+        """[[channel, frames read since boot], ...] for `dunelog status` (frames/s per
+        channel)."""
+        return [[c, n] for c, n in zip(self.chans, self.rx_n)]
 
     def _frame(self, cap, chan, fr):
         t = self.ticks()

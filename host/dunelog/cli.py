@@ -11,7 +11,8 @@ from typing import Sequence
 from . import __version__
 from .dump import Dump
 from .info import dump_info, format_info
-from . import cli_convert, cli_decode, cli_hil, cli_replay, cli_report, cli_track
+from . import (cli_board, cli_convert, cli_decode, cli_hil, cli_ingest, cli_replay,
+               cli_report, cli_track)
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNUSABLE"]
 
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_replay.register(sub)
     cli_report.register(sub)
     cli_hil.register(sub)
+    cli_board.register(sub)
+    cli_ingest.register(sub)
     return p
 
 

@@ -49,9 +49,10 @@ class UnixDut:
         env = dict(os.environ, DUNELOG_CARD=str(self.card))
         if self.seconds:
             env["DUNELOG_SECONDS"] = str(self.seconds)
+        # stdin: no console attached (the firmware stops polling it at EOF)
         self.proc = subprocess.Popen([exe, str(self.firmware / "main.py")], cwd=self.board,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)
+                                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
         return self
 
     def segments(self) -> int:

@@ -93,7 +93,8 @@ def test_replay_10_min_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
         proc = subprocess.run(
             [sys.executable, "-m", "dunelog", "replay", str(dump.parent), "--interface",
              "socketcan", "--channel", "vcan0", "--report", str(report)],
-            capture_output=True, text=True, timeout=SECONDS * 3 + 60)
+            capture_output=True, text=True, timeout=SECONDS * 3 + 60,
+            preexec_fn=_raise_priority)
         wall = time.monotonic() - t0
         done.set()
         th.join(5)
@@ -124,3 +125,10 @@ def test_replay_10_min_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
     assert err["p99"] < 1e-3, f"p99 timing error {err['p99'] * 1e3:.3f} ms >= 1 ms"
     assert abs(r["wall_s"] - (ts[-1] - ts[0])) < 0.05, "no drift: wall time == log span"
 
+
+def _raise_priority() -> None:
+    """The replayer at nice -10, as docs/REPLAY.md advises for timing work: the capture
+    (this process) is a passive observer whose wake-ups should not preempt the replayer's
+    final busy-wait (kernel rx timestamps do not depend on when it reads)."""
+    if os.geteuid() == 0:
+        os.nice(-10)

@@ -160,3 +160,15 @@ def test_check_names_a_missing_frame_a_corrupt_byte_and_a_late_stamp() -> None:
     ovf = Overflow(50_000, 1, 10_000, 1_000, {REC_CAN: 3})
     rep = check_frames(log, recs[:50] + [ovf] + recs[50:], tolerance_ms=5)
     assert any("counts 3 dropped" in e for e in rep.errors)
+
+
+def test_dunelog_hil_list_and_unknown_scenario(capsys) -> None:
+    from dunelog.cli import main
+    from hil.scenarios import all_scenarios
+    assert main(["hil", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in all_scenarios():
+        assert name in out
+    assert "[root]" in out                         # card_full_* say they need root
+    assert main(["hil", "run", "no_such_scenario"]) == 2
+    assert "unknown scenario(s) no_such_scenario" in capsys.readouterr().err

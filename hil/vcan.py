@@ -108,7 +108,8 @@ def run_with_vcan(cmd: list[str], cwd: str | Path = ".", timeout: float = 1800) 
     if have_vcan():
         p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
         return p.returncode, p.stdout + p.stderr
-    return run_in_uml(cmd, cwd, timeout, env={"DUNELOG_IN_UML": "1"})
+    env = {k: v for k, v in os.environ.items() if k.startswith(("HIL_", "REPLAY_"))}
+    return run_in_uml(cmd, cwd, timeout, env={"DUNELOG_IN_UML": "1", **env})
 
 
 def main() -> int:

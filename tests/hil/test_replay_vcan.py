@@ -76,6 +76,8 @@ def test_replay_10_min_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
 
     with can.Bus(interface="socketcan", channel="vcan0", fd=True,
                  receive_own_messages=False) as rx:
+        _big_rx_buffer(rx)
+
         def capture() -> None:
             while True:
                 m = rx.recv(0.5)
@@ -132,3 +134,14 @@ def _raise_priority() -> None:
     final busy-wait (kernel rx timestamps do not depend on when it reads)."""
     if os.geteuid() == 0:
         os.nice(-10)
+
+
+def _big_rx_buffer(bus: can.BusABC) -> None:
+    """16 MiB receive queue for the capture (as `candump -r`): it runs below the
+    replayer's priority and reads in bursts; the default queue (~200 frames) overflows."""
+    import socket
+    so_rcvbufforce = getattr(socket, "SO_RCVBUFFORCE", 33)
+    try:
+        bus.socket.setsockopt(socket.SOL_SOCKET, so_rcvbufforce, 16 << 20)
+    except OSError:
+        bus.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)

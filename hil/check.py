@@ -15,6 +15,7 @@ import numpy as np
 from dunelog.format import REC_CAN, REC_CANFD
 from dunelog.records import CanFrame, GnssFix, Overflow
 
+from hil import nmea
 from hil.gnss_sim import Epoch
 from hil.sender import SendLog
 
@@ -218,9 +219,7 @@ def check_gnss(sent: Sequence[Epoch], records: Iterable, *, start_s: float = 0.0
     for e in sent:
         if e.t - t_first < start_s:
             continue
-        key = (e.utc.date().toordinal() - 719163, ((e.utc.hour * 60 + e.utc.minute) * 60
-                                                   + e.utc.second) * 1000
-               + e.utc.microsecond // 1000)
+        key = (nmea.days(e.utc), nmea.ms_of_day(e.utc))
         if e.kind == "fix":
             rep.sent_fix += 1
             want[key] = e

@@ -137,10 +137,6 @@ class BoardDut:
         self._mpremote("reset")                             # boots main.py with the new config
         return self
 
-    def segments(self) -> int:
-        out = self._mpremote("ls", ":" + self.root, check=False)
-        return sum(1 for ln in out.splitlines() if ln.strip().endswith(".dlg"))
-
     def wait_logging(self, timeout: float = 15, before: int = 0) -> None:
         # listing the card over the REPL would interrupt the logger; its boot takes ~2 s
         time.sleep(min(timeout, 3.0))

@@ -143,7 +143,9 @@ def _small_card(rig: Rig, mib: int) -> str | None:
     return None if r.returncode == 0 else f"cannot mount a tmpfs: {r.stderr.strip()}"
 
 
-def _fill(rig: Rig, res: Result, policy: str) -> tuple[SendLog, list, list, int] | None:
+def _fill(rig: Rig, res: Result, policy: str) -> tuple[SendLog, tuple[int, int], int] | None:
+    """Fill a small card under ``policy``; the send log, the sent range the log holds
+    (checked frame for frame) and the free bytes left, or None (failure recorded)."""
     why = _small_card(rig, 4)
     if why:
         res.fail(why)
@@ -166,7 +168,8 @@ def _fill(rig: Rig, res: Result, policy: str) -> tuple[SendLog, list, list, int]
         res.numbers["segments"] = sorted(p.name for p in rig.card.rglob("*.dlg"))
         frames = logged_stream(recs)[0]
         res.numbers["frames_sent_total"] = len(log.t)
-        return log, frames, recs, free
+        span = check_run(res, log, frames, recs, "can", tolerance_ms=None)
+        return None if span is None else (log, span, free)
     finally:
         subprocess.run(["umount", str(rig.card)], check=False)
 
@@ -180,10 +183,7 @@ def card_full_stop(rig: Rig, res: Result) -> None:
     got = _fill(rig, res, "stop")
     if got is None:
         return
-    log, frames, recs, free = got
-    span = check_run(res, log, frames, recs, "can", tolerance_ms=None)
-    if span is None:
-        return
+    log, span, free = got
     res.expect(span[0] == 0, f"the log starts at sent frame #{span[0]}, not the first")
     res.expect(span[1] < len(log.t) - 1, f"logged up to the last sent frame (#{span[1]}): "
                                          f"the card never filled")
@@ -200,10 +200,7 @@ def card_full_overwrite(rig: Rig, res: Result) -> None:
     got = _fill(rig, res, "overwrite")
     if got is None:
         return
-    log, frames, recs, free = got
-    span = check_run(res, log, frames, recs, "can", tolerance_ms=None)
-    if span is None:
-        return
+    log, span, free = got
     res.expect(span[0] > 0, "the first frame of the drive is still there: nothing overwritten")
     res.expect(span[1] == len(log.t) - 1, f"the log ends at sent frame #{span[1]}, not the "
                                           f"last (#{len(log.t) - 1})")

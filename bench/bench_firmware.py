@@ -6,7 +6,7 @@
 Runs bench/fw_path.py (receive -> Capture.frame -> ring -> block -> segment file, with
 log.service() every --batch frames) under ``valgrind --tool=callgrind`` with N and 11*N
 frames and takes (I(11N) - I(N)) / 10N as instructions per frame: start-up (CPython's and
-MicroPython's), imports and the Logger's set-up cancel out (shared/MICROPYTHON.md).
+MicroPython's), imports and the Logger's set-up cancel out.
 
 Two firmware trees are measured:
 

@@ -1,8 +1,12 @@
-"""Run HIL scenarios where vcan0 is (this kernel's, or the user-mode Linux guest's) and
-leave one report per scenario: out/hil/<run>/<scenario>/report.{json,txt} and a summary.
+"""Run HIL scenarios where vcan0 is (this kernel's, or a guest's: hil/vcan.py picks) and
+leave one report per scenario: out/hil/<run>/<scenario>/report.{json,txt} and a summary
+that names the runner.
 
-    python -m hil.run [NAME ...] [--out DIR] [--firmware DIR] [--scale F]   (needs vcan0)
-    dunelog hil run [NAME ...]                                              (finds a vcan0)
+    python -m hil.run [NAME ...] [--out DIR] [--firmware DIR] [--scale F] [--vm KIND]
+    dunelog hil run [NAME ...] [--vm native|kvm|uml|tcg]
+
+Exit status: 0 all passed, 1 a scenario failed, 77 (hil.fault.EXIT_CANNOT_RUN) the HIL
+could not run here (one line says what is missing and what installs it).
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ import traceback
 from pathlib import Path
 
 from hil import vcan
+from hil.bounds import runner
 from hil.dut import FIRMWARE, ROOT, BoardDut, DutError
+from hil.fault import EXIT_CANNOT_RUN, EnvFault
 from hil.rig import Result, Rig, write_report
 from hil.scenarios import all_scenarios
 
@@ -60,15 +66,15 @@ def run_here(names: list[str], out: Path, *, firmware: Path = FIRMWARE,
              scale: float = 1.0) -> int:
     """Run the scenarios in this kernel (vcan0 must exist); 0 if all passed."""
     if not Path("/sys/class/net/vcan0").exists():
-        raise SystemExit("no vcan0 here: use `dunelog hil run` (brings one up, or boots "
-                         "user-mode Linux)")
+        raise EnvFault("no vcan0 in this kernel: use `dunelog hil run` (brings one up, or "
+                       "boots a guest that has one)")
     results = []
     for n in names:
         r = run_one(n, out, firmware=firmware, scale=scale)
         sys.stdout.write(r.text())
         sys.stdout.flush()
         results.append(r)
-    summary = {"passed": all(r.passed for r in results),
+    summary = {"passed": all(r.passed for r in results), "runner": runner(),
                "scenarios": {r.name: {"passed": r.passed, "seconds": round(r.seconds, 1),
                                       "errors": len(r.errors)} for r in results}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -92,22 +98,22 @@ def run_board(names: list[str], out: Path, board: BoardDut, iface: str, scale: f
 
 
 def run_anywhere(names: list[str], out: Path, *, firmware: Path = FIRMWARE,
-                 scale: float = 1.0, timeout: float = 3600) -> int:
-    """Run on this kernel's vcan0 if it has (or can make) one, else inside a user-mode
-    Linux guest that sees this file system; the reports land in ``out`` either way."""
+                 scale: float = 1.0, timeout: float = 3600, vm: str | None = None) -> int:
+    """Run on the runner hil/vcan.py picks (this kernel's vcan0, a KVM guest or a
+    user-mode Linux guest, all seeing this file system); the reports land in ``out``,
+    with ``runner.json`` naming the runner and why the others were not used. Raises
+    EnvFault when no runner can run here."""
     out.mkdir(parents=True, exist_ok=True)
+    choice = vcan.pick(vm)
+    (out / "runner.json").write_text(json.dumps(choice.as_dict(), indent=2) + "\n")
+    sys.stdout.write(f"{choice.line()}; {len(names)} scenario(s)\n")
+    sys.stdout.flush()
+    if choice.kind == "native":
+        return run_here(names, out, firmware=firmware, scale=scale)
     cmd = [sys.executable, "-m", "hil.run", "--here", "--out", str(out.resolve()),
            "--firmware", str(Path(firmware).resolve()), "--scale", str(scale), *names]
-    if vcan.have_vcan():
-        return run_here(names, out, firmware=firmware, scale=scale)
-    why = vcan.uml_available()
-    if why:
-        raise SystemExit(f"no vcan0: this kernel has no vcan module and {why}")
-    sys.stdout.write(f"no vcan in this kernel: running in user-mode Linux ({len(names)} "
-                     f"scenario(s))\n")
-    sys.stdout.flush()
-    rc, text = vcan.run_in_uml(cmd, ROOT, timeout=timeout,
-                               env={"DUNELOG_IN_UML": "1", "PYTHONPATH": str(ROOT)})
+    rc, text = vcan.run_in(choice.kind, cmd, ROOT, timeout=timeout,
+                           env={"PYTHONPATH": str(ROOT)})
     sys.stdout.write(text)
     return rc
 
@@ -120,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--firmware", type=Path, default=FIRMWARE)
     ap.add_argument("--scale", type=float, default=float(os.environ.get("HIL_SCALE", "1")))
     ap.add_argument("--here", action="store_true", help="run in this kernel (vcan0 must exist)")
+    ap.add_argument("--vm", choices=("auto",) + vcan.ALL_KINDS, default=None,
+                    help=f"where vcan0 comes from (default: ${vcan.ENV_VAR} or auto: the "
+                         f"first of native, kvm, uml that can run here)")
     ap.add_argument("--board", metavar="SERIAL", help="a real logger's USB REPL port (see "
                     "docs/HIL.md; wipes its log directory)")
     ap.add_argument("--board-config", type=Path, help="that board's own config.json")
@@ -135,9 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--board needs --board-config (the board's own config.json)")
         board = BoardDut(a.board, out / "card", a.board_config, a.gnss_serial)
         return run_board(names, out, board, a.iface, a.scale)
-    if a.here:
-        return run_here(names, out, firmware=a.firmware, scale=a.scale)
-    return run_anywhere(names, out, firmware=a.firmware, scale=a.scale)
+    try:
+        if a.here:
+            return run_here(names, out, firmware=a.firmware, scale=a.scale)
+        return run_anywhere(names, out, firmware=a.firmware, scale=a.scale, vm=a.vm)
+    except EnvFault as e:
+        sys.stderr.write(f"hil: could not run: {e}\n")
+        return EXIT_CANNOT_RUN
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """``dunelog hil run|list``: the HIL scenarios (hil/scenarios/) on a real vcan0.
 
 The rig lives in the source tree next to the package (hil/), so this command needs a
-checkout; it runs the scenarios on this kernel's vcan0 when it has (or can create) one,
-otherwise inside a user-mode Linux guest (hil/vcan.py), and leaves a report per scenario.
+checkout. It runs the scenarios where a vcan0 is, picking in this order: this kernel's own
+vcan, a KVM guest (qemu, 2 vCPUs), a user-mode Linux guest (hil/vcan.py); ``--vm`` or
+DUNELOG_HIL_VM overrides. It leaves a report per scenario and names the runner.
+
+Exit status: 0 every scenario passed; 1 a scenario failed; 77 the HIL could not run here
+(one line says what is missing and the command that installs it).
 """
 from __future__ import annotations
 
@@ -50,6 +54,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
         argv += ["--out", args.out]
     if args.firmware:
         argv += ["--firmware", args.firmware]
+    if args.vm:
+        argv += ["--vm", args.vm]
     try:
         return run.main(argv)
     except SystemExit as e:           # no vcan and no way to get one: say why
@@ -61,7 +67,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
 
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("hil", help="run the hardware-in-the-loop scenarios on vcan0 "
-                                   "(here or in user-mode Linux)",
+                                   "(here, in a KVM or a user-mode Linux guest)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=("run", "list"))
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="default: all")
@@ -69,5 +75,9 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--firmware", help="firmware directory to test (default firmware/)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="scale scenario durations (0.1 for a quick look; CI runs 1)")
+    p.add_argument("--vm", choices=("auto", "native", "kvm", "uml", "tcg"),
+                   help="where vcan0 comes from: this kernel (native), a KVM guest, a "
+                        "user-mode Linux guest, qemu without KVM (tcg; slow); default: "
+                        "$DUNELOG_HIL_VM or auto, the first of native, kvm, uml that runs")
     p.set_defaults(func=cmd_hil)
     return p

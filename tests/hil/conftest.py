@@ -1,9 +1,11 @@
-"""HIL tests need a real vcan0. Where this kernel has none (containers, WSL, these
-machines), every selected HIL test is run in user-mode Linux guests (hil/vcan.py) by a
-single pytest item here, which fails with the guest's pytest output if any test fails."""
+"""HIL tests need a real vcan0. Where this process has one (this kernel's, or we are inside
+a guest), they run here. Otherwise hil/vcan.py picks a runner (native vcan, KVM guest,
+user-mode Linux guest; DUNELOG_HIL_VM overrides) and every selected HIL test runs in its
+guest(s) through one pytest item here, which fails with the guest's pytest output if any
+test fails. Where no runner can run, that item fails with one line saying what is missing
+and what installs it: an environment failure, reported as such, never a silent skip."""
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import threading
@@ -17,61 +19,98 @@ sys.path.insert(0, str(ROOT))
 
 from hil import vcan  # noqa: E402
 from hil.dut import UnixDut  # noqa: E402
+from hil.fault import EnvFault  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SOLO_FILES = {"test_replay_vcan.py"}           # timing-critical: a guest alone, phase 2
 SECOND_GUEST = ("test_capture.py", "test_power_cut.py", "test_broken_firmware.py",
                 "[gnss_outage]", "[card_full_stop]", "[card_full_overwrite]")
+_CHOICE: list[str] = []                         # the runner's line, for the summary
 
 
 def _is_hil(item: pytest.Item) -> bool:
     return Path(str(item.fspath)).resolve().parent == HERE
 
 
+@pytest.hookimpl(trylast=True)         # after -k / -m have deselected
 def pytest_collection_modifyitems(session, config, items):
     hil = [i for i in items if _is_hil(i)]
     for i in hil:
         i.add_marker(pytest.mark.hil)
-    if not hil or vcan.have_vcan():
-        return
-    why = vcan.uml_available()
-    if why:
-        for i in hil:
-            i.add_marker(pytest.mark.skip(reason=f"needs vcan0: this kernel has no vcan and {why}"))
+    if not hil or Path("/sys/class/net/vcan0").exists():
         return
     keep = [i for i in items if not _is_hil(i)]
-    batch = UmlBatch.from_parent(hil[0].parent, name="hil_in_user_mode_linux",
-                                 nodeids=[i.nodeid for i in hil])
+    try:
+        choice = vcan.pick()
+    except EnvFault as e:
+        _CHOICE.append(f"HIL could not run: {e}")
+        item = CannotRun.from_parent(hil[0].parent, name="hil_could_not_run", why=str(e))
+        item.add_marker(pytest.mark.hil)
+        items[:] = keep + [item]
+        return
+    _CHOICE.append(choice.line())
+    if choice.kind == "native":               # vcan0 made in this kernel: run them here
+        return
+    batch = GuestBatch.from_parent(hil[0].parent, name=f"hil_in_{choice.kind}_guest",
+                                   nodeids=[i.nodeid for i in hil], kind=choice.kind)
     batch.add_marker(pytest.mark.hil)
     items[:] = keep + [batch]
 
 
-class UmlBatch(pytest.Item):
-    """All selected HIL tests, run in user-mode Linux guests (one CPU each). Phase 1: two
-    guests at once, one per host core, the HIL tests split into two halves of similar
-    length. Phase 2: the replay timing test alone in a guest on a quiet machine (beside
-    another busy guest its p99 grew from 0.55 ms to 6 ms)."""
+def pytest_terminal_summary(terminalreporter):
+    for line in _CHOICE:
+        terminalreporter.write_line(line)
 
-    def __init__(self, *, nodeids: list[str], **kw):
+
+class CannotRun(pytest.Item):
+    """Stands for the HIL tests where no runner can give them a vcan0: fails, one line."""
+
+    def __init__(self, *, why: str, **kw):
+        super().__init__(**kw)
+        self.why = why
+
+    def runtest(self) -> None:
+        raise EnvFault(self.why)
+
+    def repr_failure(self, excinfo):
+        return (f"HIL could not run (the environment, not the product): {excinfo.value}")
+
+    def reportinfo(self):
+        return self.path, 0, "HIL: no runner"
+
+
+class GuestBatch(pytest.Item):
+    """All selected HIL tests, run in guests of one kind. Phase 1: the HIL tests split into
+    two halves of similar length; in user-mode Linux (one CPU a guest) two guests at once,
+    one per host core; in a 2-vCPU qemu guest one after the other. Phase 2: the replay
+    timing test alone in a guest on a quiet machine (beside another busy guest its p99 grew
+    from 0.55 ms to 6 ms)."""
+
+    def __init__(self, *, nodeids: list[str], kind: str, **kw):
         super().__init__(**kw)
         self.nodeids = nodeids
+        self.kind = kind
 
     def phases(self) -> list[list[list[str]]]:
         solo = [n for n in self.nodeids if Path(n.split("::")[0]).name in SOLO_FILES]
         rest = [n for n in self.nodeids if n not in solo]
         b = [n for n in rest if any(k in n for k in SECOND_GUEST)]
         a = [n for n in rest if n not in b]
-        return [p for p in ([g for g in (a, b) if g], [solo] if solo else []) if p]
+        halves = [g for g in (a, b) if g]
+        first = [halves] if self.kind == "uml" else [[h] for h in halves]
+        return [p for p in first + ([[solo]] if solo else []) if p]
 
     def runtest(self) -> None:
         t0 = time.monotonic()
         results: list[tuple[int, str]] = []
-        env = {k: v for k, v in os.environ.items() if k.startswith(("HIL_", "REPLAY_"))}
+        faults: list[str] = []
 
         def guest(ids: list[str]) -> None:
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *ids]
-            results.append(vcan.run_in_uml(cmd, ROOT, timeout=1700,
-                                           env={"DUNELOG_IN_UML": "1", **env}))
+            try:
+                results.append(vcan.run_in(self.kind, cmd, ROOT, timeout=1700))
+            except EnvFault as e:
+                faults.append(str(e))
 
         started = 0
         for phase in self.phases():
@@ -83,20 +122,24 @@ class UmlBatch(pytest.Item):
                 th.join()
         out = "\n".join(o for _, o in results)
         sys.stdout.write(out)
-        report = ROOT / "out" / "hil-uml.log"
+        report = ROOT / "out" / f"hil-{self.kind}.log"
         report.parent.mkdir(exist_ok=True)
-        report.write_text(out)
+        report.write_text("\n".join(_CHOICE) + "\n" + out)
+        if faults:
+            raise EnvFault(f"{self.kind} guest: " + " / ".join(faults))
         rc = max((r for r, _ in results), default=125)
         if rc != 0 or len(results) != started:
-            raise HilFailure(f"HIL tests failed in the user-mode Linux guest(s) (rc "
+            raise HilFailure(f"HIL tests failed in the {self.kind} guest(s) (rc "
                              f"{[r for r, _ in results]}, {time.monotonic() - t0:.0f} s):\n"
                              f"{out[-12000:]}")
 
     def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, EnvFault):
+            return f"HIL could not run (the environment, not the product): {excinfo.value}"
         return str(excinfo.value)
 
     def reportinfo(self):
-        return self.path, 0, f"HIL in user-mode Linux: {len(self.nodeids)} test(s)"
+        return self.path, 0, f"HIL in {self.kind} guest(s): {len(self.nodeids)} test(s)"
 
 
 class HilFailure(Exception):

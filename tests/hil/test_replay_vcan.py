@@ -1,6 +1,6 @@
 """HIL: `dunelog replay` of a synthetic dunelog dump onto a real vcan0 at 1x, captured back
 with python-can (socketcan) in this process: every frame arrives, in order, with its id,
-flags and payload; the replay's reported p99 timing error is under 1 ms at 1x over a
+flags and payload; the replay's reported p99 timing error is under the runner's bound (hil/bounds.py) at 1x over a
 10-minute dump (REPLAY_SECONDS shortens it for a quick look).
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from dunelog.format import (CAN_BRS, CAN_EXT, CAN_RTR, build_segment_header, pack_blocks,
                             rec_can, rec_session)
 from dunelog.sources import iter_messages
+from hil.bounds import bounds, runner
 
 pytestmark = pytest.mark.hil
 
@@ -122,9 +123,12 @@ def test_replay_10_min_dump_onto_vcan0_frame_for_frame(tmp_path: Path) -> None:
           f"{err['p50'] * 1e3:.3f} ms p99 {err['p99'] * 1e3:.3f} ms max {err['max'] * 1e3:.3f} ms;"
           f" capture-side |deviation| p50 {np.percentile(a, 50) * 1e3:.3f} ms p99 "
           f"{np.percentile(a, 99) * 1e3:.3f} ms max {a.max() * 1e3:.3f} ms")
-    # The issue's bar, native vcan or user-mode Linux guest alike (one emulated CPU shared
-    # by sender and capture, ~0.25 ms a send: measured p99 0.55 ms there).
-    assert err["p99"] < 1e-3, f"p99 timing error {err['p99'] * 1e3:.3f} ms >= 1 ms"
+    # The bound follows the runner (hil/bounds.py): 0.2 ms on a real kernel's vcan, 1 ms in
+    # user-mode Linux (one emulated CPU shared by sender and capture, ~0.25 ms a send).
+    bound = bounds().replay_p99_s
+    print(f"runner {runner()}: replay p99 bound {bound * 1e3:.3f} ms")
+    assert err["p99"] < bound, \
+        f"p99 timing error {err['p99'] * 1e3:.3f} ms >= {bound * 1e3:.3f} ms ({runner()})"
     assert abs(r["wall_s"] - (ts[-1] - ts[0])) < 0.05, "no drift: wall time == log span"
 
 

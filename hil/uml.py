@@ -1,0 +1,191 @@
+"""A user-mode Linux guest with a real SocketCAN vcan0/vcan1 (Debian's ``user-mode-linux``):
+the guest sees the host's files through hostfs and runs one command there
+(docs/HIL.md). On hosts whose XSAVE area is larger than UML's fp buffer the guest
+would panic at its first process; :mod:`hil.xstate`'s LD_PRELOAD is then used.
+
+    unavailable() -> None | one line (what is missing, how to install it)
+    run(cmd, cwd, *, timeout, env, mem) -> (exit code, output); EnvFault if no result
+    last_run() -> GuestRun of this thread's last run (boot seconds etc.)
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil import xstate
+from hil.fault import EnvFault
+
+ROOT = Path(__file__).resolve().parents[1]
+IFACES = ("vcan0", "vcan1")
+MODULES = Path("/usr/lib/uml/modules")
+_INSTALL = "apt-get install user-mode-linux kmod iproute2"
+
+_INIT = """#!/bin/sh
+export PATH={path}
+export HOME=/root LANG=C.UTF-8 {env}
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mkdir -p /dev/shm /dev/pts
+mount -t tmpfs tmpfs /dev/shm 2>/dev/null
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts 2>/dev/null   # ptys for the GNSS simulator
+[ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+M={modules}/$(ls {modules} | head -1)/kernel
+for k in net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko drivers/net/can/vcan.ko; do
+  insmod $M/$k || echo "insmod $k failed"
+done
+for i in {ifaces}; do
+  ip link add dev $i type vcan && ip link set $i mtu 72 && ip link set up $i
+done
+cd {cwd}
+date +%s.%N > {t_start}
+{cmd} > {out} 2>&1
+echo $? > {rc}
+date +%s.%N > {t_end}
+sync
+poweroff -f
+"""
+
+
+@dataclass
+class GuestRun:
+    """One guest run. boot_seconds: from starting linux.uml until the command started
+    (kernel boot, init, module loads, vcan set-up); run_seconds: the command itself."""
+    rc: int
+    boot_seconds: float
+    run_seconds: float
+    total_seconds: float
+    preload: bool
+
+
+_local = threading.local()
+#: boot seconds of the most recent run in any thread (see last_run() for this thread's)
+last_boot_seconds: float | None = None
+
+
+def last_run() -> GuestRun | None:
+    """The calling thread's most recent completed run()."""
+    return getattr(_local, "run", None)
+
+
+def unavailable() -> str | None:
+    """None if a UML guest can run here, else one line: what is missing, what to install."""
+    if shutil.which("linux.uml") is None:
+        return f"linux.uml not found: {_INSTALL}"
+    if not MODULES.is_dir() or not any(MODULES.iterdir()):
+        return f"{MODULES} missing: apt-get install user-mode-linux"
+    if shutil.which("insmod") is None:
+        return "insmod not found (for the guest's CAN modules): apt-get install kmod"
+    if shutil.which("ip") is None:
+        return "ip not found (for the guest's vcan0): apt-get install iproute2"
+    if os.geteuid() != 0:
+        return "the user-mode Linux guest runs the host's / as its root file system: run as root"
+    try:
+        xstate.uml_env()
+    except EnvFault as e:
+        return (f"this host's XSAVE area ({xstate.xsave_size()} bytes) needs the UML xstate "
+                f"preload, which cannot be built: {e}")
+    return None
+
+
+def _guest_path() -> str:
+    return os.pathsep.join([str(Path(sys.executable).parent), "/root/.pyenv/shims",
+                            "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+                            "/sbin", "/bin"])
+
+
+def _write_log(console: str) -> Path:
+    name = f"guest-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{threading.get_ident() % 10000}.log"
+    for d in (ROOT / "out" / "hil", Path(tempfile.gettempdir())):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / name).write_text(console)
+            return d / name
+        except OSError:
+            continue
+    return Path("/dev/null")
+
+
+def _summary(console: str) -> str:
+    """One line for a guest that ended without a result."""
+    lines = [ln.strip() for ln in console.splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if "Kernel panic" in ln:
+            # the line before the panic usually names the cause (UML's own message)
+            cause = next((c for c in reversed(lines[max(0, i - 5):i])
+                          if re.search(r"fail|error|errno|unable|cannot", c, re.I)), None)
+            return "user-mode Linux guest panicked: " + (f"{cause} ({ln})" if cause else ln)
+    tail = next((ln for ln in reversed(lines) if not ln.startswith(("reboot:", "Powering"))), "")
+    return f"user-mode Linux guest ended without a result{': ' + tail if tail else ''}"
+
+
+def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
+        env: dict[str, str] | None = None, mem: str = "2G") -> tuple[int, str]:
+    """Boot the guest, load the CAN modules, bring vcan0 and vcan1 up (mtu 72, CAN FD),
+    run cmd in cwd with env (plus DUNELOG_GUEST=uml); return its exit code and output.
+    The guest's own exit status is not the command's: that comes back through a file on
+    hostfs. If the guest ends without a result (panic, no start, timeout), raise EnvFault
+    with one line naming the log file that holds the guest's console."""
+    global last_boot_seconds
+    why = unavailable()
+    if why:
+        raise EnvFault(why)
+    host_env = {**os.environ, **xstate.uml_env()}
+    guest_env = {"DUNELOG_GUEST": "uml", **(env or {})}
+    try:   # the guest's tests find the host-built helpers (vecstate) there
+        guest_env.setdefault("DUNELOG_NATIVE_DIR", str(xstate.native_dir()))
+    except EnvFault:
+        pass
+    work = Path(tempfile.mkdtemp(prefix="dunelog-uml-"))
+    try:
+        out, rc, t_start, t_end = (work / n for n in ("out.txt", "rc", "t_start", "t_end"))
+        init = work / "init.sh"
+        init.write_text(_INIT.format(
+            path=_guest_path(), env=" ".join(f"{k}={shlex.quote(v)}" for k, v in guest_env.items()),
+            modules=MODULES, ifaces=" ".join(IFACES), cwd=shlex.quote(str(cwd)),
+            cmd=shlex.join(cmd), out=out, rc=rc, t_start=t_start, t_end=t_end))
+        init.chmod(0o755)
+        t0 = time.time()
+        proc = subprocess.Popen(
+            ["linux.uml", f"mem={mem}", "rootfstype=hostfs", "rootflags=/", "rw",
+             f"init={init}", "con0=fd:0,fd:1", "con=null"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace", env=host_env, start_new_session=True)
+        try:
+            console, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)     # linux.uml and its host processes
+            console, _ = proc.communicate()
+            log = _write_log(console)
+            raise EnvFault(f"user-mode Linux guest gave no result within {timeout:.0f} s "
+                           f"(console: {log})") from None
+        total = time.time() - t0
+        if not rc.exists():
+            log = _write_log(console + ("\n--- command output ---\n" + out.read_text(errors="replace")
+                                        if out.exists() else ""))
+            raise EnvFault(f"{_summary(console)} (exit status {proc.returncode}; console: {log})")
+
+        def stamp(p: Path) -> float | None:
+            try:
+                return float(p.read_text().strip())
+            except (OSError, ValueError):
+                return None
+        ts, te = stamp(t_start), stamp(t_end)
+        boot = ts - t0 if ts is not None else float("nan")
+        ran = te - ts if ts is not None and te is not None else float("nan")
+        _local.run = GuestRun(rc=int(rc.read_text().strip() or 125), boot_seconds=boot,
+                              run_seconds=ran, total_seconds=total,
+                              preload="LD_PRELOAD" in xstate.uml_env())
+        last_boot_seconds = boot
+        return _local.run.rc, out.read_text(errors="replace")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

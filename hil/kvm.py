@@ -2,7 +2,7 @@
 booted by ``qemu-system-x86_64`` with a busybox-static initramfs that mounts the host's
 ``/`` over virtio-9p, chroots into it, brings vcan0/vcan1 up (mtu 72) and runs the
 command there, so the host's Python and its pip-installed packages run inside
-(see ../shared/VCAN.md). Same contract as the user-mode Linux guest of hil/vcan.py.
+(docs/HIL.md). Same contract as the user-mode Linux guest of hil/vcan.py.
 
     python -m hil.kvm --probe                      # why no guest can run here, or "ok"
     python -m hil.kvm [--accel tcg] -- pytest tests/hil -m hil
@@ -269,11 +269,11 @@ def _probe_kvm(qemu: str, kdir: Path, dev: str) -> str | None:
         if why.startswith("did not start within"):
             result = (f"KVM guest did not start within {PROBE_TIMEOUT:g} s ({dev} opens, "
                       "but this host cannot run guests under it: nested virtualisation?); "
-                      f"use accel='tcg'; console log: {log}")
+                      f"--vm tcg runs qemu without KVM, slowly; console log: {log}")
         else:
             result = _one_line(f"KVM guest did not start: {why} ({dev} opens, but this host "
                                "cannot run guests under it: nested virtualisation?); "
-                               f"use accel='tcg'; console log: {log}", 600)
+                               f"--vm tcg runs qemu without KVM, slowly; console log: {log}", 600)
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text((result or "ok") + "\n")
     return result
@@ -303,7 +303,7 @@ def unavailable(accel: str = "kvm", *, qemu: str | None = None,
         dev = _kvm_device(kvm_device)
         if not os.path.exists(dev):
             return (f"{dev} missing: no KVM on this host (kvm module not loaded, or a VM "
-                    "without nested virtualisation); use accel='tcg'")
+                    "without nested virtualisation); --vm tcg runs qemu without KVM, slowly")
         try:
             os.close(os.open(dev, os.O_RDWR | os.O_CLOEXEC))
         except OSError as e:

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fetch Debian's own amd64 kernel (the version linux-image-amd64 depends on) and build a
-# busybox-static initramfs for the qemu guest of hil/kvm.py (see ../shared/VCAN.md).
+# busybox-static initramfs for the qemu guest of hil/kvm.py.
 #
 #   scripts/fetch-guest-kernel.sh          # prints the cache dir on its last line
 #

@@ -1,4 +1,4 @@
-/* Host-independent check of the short-XSTATE-SETREGSET fix (see shared/VCAN.md).
+/* Host-independent check of the short-XSTATE-SETREGSET fix (docs/HIL.md).
  *
  *   setregset_check [short_len=512]   trace a child stopped with known vector values in its
  *                                     registers; GETREGSET NT_X86_XSTATE of short_len bytes,

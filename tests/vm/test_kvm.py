@@ -1,4 +1,4 @@
-"""hil/kvm.py: the qemu guest with a real kernel vcan0 (see ../../shared/VCAN.md).
+"""hil/kvm.py: the qemu guest with a real kernel vcan0 (docs/HIL.md).
 
 The first tests need no guest. Those marked ``vm`` boot one (TCG, pure emulation, is
 used where KVM cannot run guests; a CPython import of python-can alone takes ~20 s

@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hil import guest
 from hil.fault import EXIT_CANNOT_RUN, EnvFault
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,9 +51,6 @@ POWEROFF_GRACE = 15.0
 last_boot_seconds: float | None = None
 #: accel of that boot
 last_accel: str | None = None
-
-IFACES = ("vcan0", "vcan1")
-
 
 def cache_dir() -> Path:
     """``${DUNELOG_CACHE:-${XDG_CACHE_HOME:-~/.cache}/dunelog}`` (as the fetch script)."""
@@ -102,12 +100,6 @@ def guest_kernel(fetch: bool = True) -> Path:
         return done[-1]
     raise EnvFault(_one_line(script_err or
                              f"guest kernel not fetched: run {FETCH_SCRIPT.relative_to(REPO)}"))
-
-
-def _guest_path() -> str:
-    return os.pathsep.join([str(Path(sys.executable).parent), "/root/.pyenv/shims",
-                            "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-                            "/sbin", "/bin"])
 
 
 _SCRIPT = """# run by the guest's /init, chrooted into the host's /, as root
@@ -179,10 +171,10 @@ def _boot(cmd: list[str], cwd: str | Path, *, timeout: float, env: dict[str, str
     try:
         out, rc, started = work / "out.txt", work / "rc", work / "started"
         script, console = work / "run.sh", work / "console.log"
-        envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        envs = guest.exports(env or {})
         script.write_text(_SCRIPT.format(
-            path=shlex.quote(_guest_path()), accel=accel, env=envs, started=started,
-            cwd=shlex.quote(str(cwd)), cmd=shlex.join(cmd), out=out, rc=rc))
+            path=shlex.quote(guest.path()), accel=accel, env=envs, started=started,
+            cwd=shlex.quote(str(Path(cwd).resolve())), cmd=shlex.join(cmd), out=out, rc=rc))
         argv = _qemu_argv(qemu, kdir, script, console, accel=accel, mem=mem, cpus=cpus)
         with open(work / "qemu.err", "w+") as err:
             t0 = time.monotonic()

@@ -15,18 +15,16 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil import xstate
+from hil import guest, xstate
 from hil.fault import EnvFault
 
 ROOT = Path(__file__).resolve().parents[1]
-IFACES = ("vcan0", "vcan1")
 MODULES = Path("/usr/lib/uml/modules")
 _INSTALL = "apt-get install user-mode-linux kmod iproute2"
 
@@ -97,12 +95,6 @@ def unavailable() -> str | None:
     return None
 
 
-def _guest_path() -> str:
-    return os.pathsep.join([str(Path(sys.executable).parent), "/root/.pyenv/shims",
-                            "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-                            "/sbin", "/bin"])
-
-
 def _write_log(console: str) -> Path:
     name = f"guest-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{threading.get_ident() % 10000}.log"
     for d in (ROOT / "out" / "hil", Path(tempfile.gettempdir())):
@@ -150,8 +142,8 @@ def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
         out, rc, t_start, t_end = (work / n for n in ("out.txt", "rc", "t_start", "t_end"))
         init = work / "init.sh"
         init.write_text(_INIT.format(
-            path=_guest_path(), env=" ".join(f"{k}={shlex.quote(v)}" for k, v in guest_env.items()),
-            modules=MODULES, ifaces=" ".join(IFACES), cwd=shlex.quote(str(cwd)),
+            path=guest.path(), env=guest.exports(guest_env),
+            modules=MODULES, ifaces=" ".join(guest.IFACES), cwd=shlex.quote(str(Path(cwd).resolve())),
             cmd=shlex.join(cmd), out=out, rc=rc, t_start=t_start, t_end=t_end))
         init.chmod(0o755)
         t0 = time.time()

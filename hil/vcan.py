@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.fault import EXIT_CANNOT_RUN, EnvFault
-
-IFACES = ("vcan0", "vcan1")
+from hil.guest import IFACES
 KINDS = ("native", "kvm", "uml")           # automatic choice, in this order
 ALL_KINDS = KINDS + ("tcg",)
 ENV_VAR = "DUNELOG_HIL_VM"

@@ -3,7 +3,7 @@ memory of ``dunelog decode`` on a dump and on a dump ten times larger.
 
 Generates (once, cached under ``$TMPDIR/dunelog-bench/``) a recce-bus segment whose ids are
 those of ``dbc/recce.dbc`` (+ OBD-II responses for ``dbc/obd2.dbc``), built with the
-construct builders of ``dunelog.format``; the 10x dump repeats its blocks with new sequence
+construct builders of ``dunelog.card.format``; the 10x dump repeats its blocks with new sequence
 numbers, shifted times and fresh CRCs.
 
     taskset -c 0 python bench/bench_decode.py [--records 300000] [--regen]
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "host"))
 import numpy as np  # noqa: E402
 
 import dunelog  # noqa: E402
-from dunelog import format as F  # noqa: E402
+from dunelog.card import format as F  # noqa: E402
 
 DBCS = [str(ROOT / "dbc" / "recce.dbc"), str(ROOT / "dbc" / "obd2.dbc")]
 OBD_PIDS = [0x04, 0x05, 0x0C, 0x0D, 0x0F, 0x10, 0x11, 0x2F, 0x42, 0x46, 0x5C]
@@ -137,6 +137,7 @@ def bench_cantools(classic, fd, n: int):
 def child_decode(path: str, out: str) -> None:
     """Run in a subprocess: ``dunelog decode`` of path -> out, print wall, rss."""
     import resource
+
     from dunelog.cli import main
     t = time.perf_counter()
     rc = main(["decode", path, "--dbc", DBCS[0], "--dbc", DBCS[1], "-o", out,
@@ -179,7 +180,7 @@ def main() -> None:
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"{platform.machine()}, affinity {sorted(os.sched_getaffinity(0))}")
-    from dunelog.bulk import CAN_DTYPE, CANFD_DTYPE
+    from dunelog.card.bulk import CAN_DTYPE, CANFD_DTYPE
     classic, fd = dunelog.open(small).can_arrays()
     # as Dump.can_chunks yields them (np.concatenate packs the padded dtypes)
     classic, fd = classic.astype(CAN_DTYPE), fd.astype(CANFD_DTYPE)

@@ -36,7 +36,6 @@ import datetime
 import filecmp
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys

@@ -2,7 +2,7 @@
 
     python bench/bench_reader.py [--records 1500000] [--block-size 4096] [--regen]
 
-Generates once (with the construct builders of ``dunelog.format``; cached under the
+Generates once (with the construct builders of ``dunelog.card.format``; cached under the
 system temp dir) a segment of ~1.5 million records - a recce-vehicle-like mix: classic
 CAN frames (mostly 8 bytes), some CAN FD, GNSS at 10 Hz, time sync and status at 1 Hz -
 then times
@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
 
 import dunelog  # noqa: E402
-from dunelog import format as F  # noqa: E402
+from dunelog.card import format as F  # noqa: E402
 
 CAN_IDS = [(0x0C0, 8, 100), (0x0C1, 8, 100), (0x1A0, 8, 50), (0x1B0, 8, 100), (0x1F0, 6, 50),
            (0x2F0, 4, 10), (0x300, 8, 20), (0x18FEF100, 8, 10), (0x18F00400, 8, 100),

@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from dunelog import format as F  # noqa: E402
-from dunelog.blocks import read_segment_header  # noqa: E402
-from dunelog.bulk import block_headers, index_records  # noqa: E402
+from dunelog.card import format as F  # noqa: E402
+from dunelog.card.blocks import read_segment_header  # noqa: E402
+from dunelog.card.bulk import block_headers, index_records  # noqa: E402
 
 TILE_S = 600                     # one firmware-logged lap, s
 DAY0 = 20_420                    # 2025-11-28

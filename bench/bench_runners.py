@@ -42,7 +42,8 @@ def measure(kind: str, replay_s: float, scale: float) -> dict:
     row: dict = {"runner": kind}
     rc, out = vcan.run_in(kind, [py, "bench/vcan_rate.py", "20000"], ROOT, timeout=1800)
     row["boot_s"] = _boot_seconds(kind)
-    row["pairs_per_s"] = json.loads(out.strip().splitlines()[-1])["pairs_per_s"] if rc == 0 else None
+    row["pairs_per_s"] = (json.loads(out.strip().splitlines()[-1])["pairs_per_s"]
+                          if rc == 0 else None)
     rc, out = vcan.run_in(kind, [py, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                                  "tests/hil/test_replay_vcan.py"], ROOT, timeout=3600,
                           env={"REPLAY_SECONDS": str(replay_s)})
@@ -72,7 +73,8 @@ def table(rows: list[dict]) -> str:
             continue
         rp = r.get("replay_ms")
         lat = r.get("nominal_latency_ms") or {}
-        out.append(f"| {r['runner']} | {f(r.get('boot_s'))} | {f(r.get('pairs_per_s'), '{:,.0f}')} | "
+        out.append(f"| {r['runner']} | {f(r.get('boot_s'))} | "
+                   f"{f(r.get('pairs_per_s'), '{:,.0f}')} | "
                    + (" / ".join(f"{x:.3f}" for x in rp) if rp else "-")
                    + f" | {f(lat.get('p99'))} |")
     return "\n".join(out)

@@ -23,6 +23,7 @@
 # frames (default 16); log.service() runs after each batch (main loop), log.close() at the
 # end. Prints one line: "frames N logged L rejected R drops D blocks B".
 import sys
+
 import micropython
 
 fw, out, N, variant = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -67,8 +68,8 @@ def main():
     view = memoryview(bytearray(b"\x11\x22\x33\x44\x55\x66\x77\x88"))
     log = cap = None
     if variant != "harness":
-        from logger import Logger
         from capture import Capture
+        from logger import Logger
         if variant == "stress":
             log = Logger(out, clk, ring_size=2048, block_shift=9, seg_blocks=64)
         else:

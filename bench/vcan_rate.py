@@ -2,7 +2,7 @@
 one Bus sends a classic 8-byte frame, another receives it, N send-then-recv pairs in one
 thread (the rate a CPython sender and receiver can share). Prints one JSON line.
 
-    python bench/vcan_rate.py [N]          # needs vcan0: python -m hil.vcan -- python bench/vcan_rate.py
+    python bench/vcan_rate.py [N]     # needs vcan0: python -m hil.vcan -- python bench/vcan_rate.py
 """
 from __future__ import annotations
 

@@ -257,18 +257,17 @@ def _civil(days):
 
 
 def board_hal():
-    """The HAL for the board this runs on."""
-    p = sys.platform
-    if p == "esp32":
-        from hal_esp32 import Esp32Hal
-        return Esp32Hal()
-    if p in ("pyboard", "stm32"):
-        from hal_stm32 import Stm32Hal
-        return Stm32Hal()
+    """The HAL for the board this runs on: manifest.BOARDS by sys.platform (any other
+    platform: the Unix HAL)."""
+    import manifest
+    board = manifest.board_of(sys.platform) or "unix"
+    b = manifest.BOARDS[board]
+    hal = getattr(__import__(b["hal"]), b["cls"])
+    if board != "unix":
+        return hal()
     import os
-    from hal_unix import UnixHal
     card = os.getenv("DUNELOG_CARD") or "sd"
-    return UnixHal(card, os.getenv("DUNELOG_CONTROL"))
+    return hal(card, os.getenv("DUNELOG_CONTROL"))
 
 
 def main(seconds=None):

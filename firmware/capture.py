@@ -1,6 +1,6 @@
 # The CAN receive path every board shares: a HAL driver decodes its native frame into
 # (channel, id, flags, dlc, data, n) and calls frame(); acceptance filter and prescaler
-# (config.py) then the ring. Runs in the rx callback on boards: no allocation (tested under
+# (rxfilter.py) then the ring. Runs in the rx callback on boards: no allocation (tested under
 # micropython.heap_lock()).
 #
 # frame is ring.rx_frame, one viper function that counts, filters and writes the record:

@@ -5,20 +5,17 @@
 # (a copy the firmware keeps of the last file that validated), or to the defaults, and
 # returns the reason as text for the caller to record (event record + LED pattern).
 #
-# FrameFilter compiles one CAN channel's acceptance filters and per-id prescalers into
-# preallocated arrays; its accept() runs in the CAN receive path and never allocates.
+# The CAN filters and prescalers the config describes run in the capture path: rxfilter.py
+# (frame_filters() below builds them). This module imports nothing of the firmware, so
+# host tools can load it alone into CPython (docs/CONFIG.md, `dunelog config check`).
 import os
 import json
 import errno
 import binascii
-from array import array
-import micropython
 from micropython import const
 
-_MASK = const(0x3FFFFFFF)     # 30-bit ticks_us period (= clock.MASK)
 _STD = const(0x7FF)           # largest 11-bit id
 _XID = const(0x1FFFFFFF)      # largest 29-bit id
-_EXTBIT = const(0x20000000)   # prescaler key: id | _EXTBIT for extended ids (< 2**30)
 MAX_BYTES = const(16384)      # largest config file read
 MAX_SHOWN = const(32)         # errors listed in the error text (all are counted)
 
@@ -102,7 +99,7 @@ def _check_channel(c, raw, path, errs):
     seen = {}
     for i, p in enumerate(c.get("prescale", ())):
         if "id" in p and "ext" in p:
-            key = p["id"] | (_EXTBIT if p["ext"] else 0)
+            key = (p["id"], p["ext"])
             if key in seen:
                 errs.append("%s.prescale[%d]: id 0x%X (ext %s) repeats %s.prescale[%d]"
                             % (path, i, p["id"], _show(p["ext"]), path, seen[key]))
@@ -574,8 +571,9 @@ def tx_allowed(chan):
 
 
 def frame_filters(cfg):
-    """One FrameFilter per channel number (list index = channel, as Capture indexes it);
-    a channel number without a config entry gets a pass-everything filter."""
+    """One rxfilter.FrameFilter per channel number (list index = channel, as Capture
+    indexes it); a channel number without a config entry gets a pass-everything filter."""
+    from rxfilter import FrameFilter    # here, not at the top: see the header
     chans = cfg["can"]
     n = 0
     for c in chans:
@@ -589,110 +587,3 @@ def frame_filters(cfg):
             if out[i] is None:
                 out[i] = open_
     return out
-
-
-class FrameFilter:
-    """One channel's acceptance filters and prescalers, compiled into preallocated arrays.
-
-    accept(cid, ext, ticks) -> bool, allocation-free (CAN rx path, under heap_lock):
-    filters are tried in order and the first match decides; with no filter everything is
-    accepted; with reject filters only, an unmatched frame is accepted; with any accept
-    filter, an unmatched frame is rejected. A frame that passes is then thinned by its
-    id's prescaler (if any): at most one frame per min_interval_ms is kept.
-    A standard and an extended frame with the same number are different ids."""
-
-    def __init__(self, chan):
-        fl = chan["filters"]
-        n = len(fl)
-        self.nf = n
-        self.fk = bytearray(n)          # bit 0 range, bit 1 ext, bit 2 accept
-        self.fa = array("i", [0] * n)   # range: from;  mask: id & mask
-        self.fb = array("i", [0] * n)   # range: to;    mask: mask
-        acc = False
-        for i in range(n):
-            f = fl[i]
-            k = 2 if f["ext"] else 0
-            if f["action"] == "accept":
-                k |= 4
-                acc = True
-            if "from" in f:
-                k |= 1
-                self.fa[i] = f["from"]
-                self.fb[i] = f["to"]
-            else:
-                self.fa[i] = f["id"] & f["mask"]
-                self.fb[i] = f["mask"]
-            self.fk[i] = k
-        self.default = not acc
-        ps = sorted([(p["id"] | (_EXTBIT if p["ext"] else 0), p["min_interval_ms"] * 1000)
-                     for p in chan["prescale"]])
-        m = len(ps)
-        self.np = m
-        self.pk = array("i", [p[0] for p in ps])     # sorted keys: id | ext << 29
-        self.pi = array("i", [p[1] for p in ps])     # interval, us
-        self.pl = array("i", [-1] * m)               # last kept frame's ticks; -1 none
-        self.n_reject = 0               # frames refused by the filters (30-bit, wraps)
-        self.n_thin = 0                 # frames dropped by a prescaler (30-bit, wraps)
-
-    @micropython.viper
-    def accept(self, cid: int, ext, t: int) -> bool:
-        x = 0
-        if ext:
-            x = 2
-        n = int(self.nf)
-        if n:
-            ok = int(self.default)
-            k = ptr8(self.fk)
-            a = ptr32(self.fa)
-            b = ptr32(self.fb)
-            i = 0
-            while i < n:
-                f = k[i]
-                if (f & 2) == x:
-                    if f & 1:
-                        if a[i] <= cid and cid <= b[i]:
-                            ok = f & 4
-                            break
-                    elif (cid & b[i]) == a[i]:
-                        ok = f & 4
-                        break
-                i += 1
-            if not ok:
-                self.n_reject = (int(self.n_reject) + 1) & _MASK
-                return False
-        m = int(self.np)
-        if m:
-            key = cid
-            if ext:
-                key = cid | _EXTBIT
-            pk = ptr32(self.pk)
-            lo = 0
-            hi = m
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if pk[mid] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < m and pk[lo] == key:
-                t &= _MASK
-                pl = ptr32(self.pl)
-                last = pl[lo]
-                if ((last >> 31) & 1) == 0 and ((t - last) & _MASK) < ptr32(self.pi)[lo]:  # -1: none
-                    self.n_thin = (int(self.n_thin) + 1) & _MASK
-                    return False
-                pl[lo] = t
-        return True
-
-    def refresh(self, t):
-        """Forget prescaler times older than their interval. Call from the main loop at
-        least every 2**29 us (with the rx callback held off, or accept that a frame racing
-        this call may be kept early): without it an id silent for more than one ticks
-        period (17.9 min) can lose one frame it should have kept."""
-        t &= _MASK
-        pl = self.pl
-        pi = self.pi
-        for i in range(self.np):
-            last = pl[i]
-            if last >= 0 and ((t - last) & _MASK) >= pi[i]:
-                pl[i] = -1

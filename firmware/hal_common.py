@@ -40,7 +40,7 @@ def len_to_dlc(n):
 def hw_filters(filters):
     """Controller acceptance filters for one channel's config `filters`: None to take every
     frame, else a list of (ext, id, mask) whose union holds every frame the software
-    filters (config.FrameFilter, run in Capture) can accept. With at least one accept
+    filters (rxfilter.FrameFilter, run in Capture) can accept. With at least one accept
     filter a frame that matches no filter is rejected, so the union of the accept filters
     is such a superset whatever rejects come first; a reject-only list (a deny list) needs
     every frame. A range becomes the mask of the bits its ends share (a superset)."""

@@ -12,9 +12,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from dunelog.format import REC_CAN, REC_CANFD
-from dunelog.records import CanFrame, GnssFix, Overflow
-
+from dunelog.card.format import REC_CAN, REC_CANFD
+from dunelog.card.records import CanFrame, GnssFix, Overflow
 from hil import nmea
 from hil.gnss_sim import Epoch
 from hil.sender import SendLog
@@ -34,7 +33,7 @@ class FrameReport:
     missing: int = 0
     corrupted: int = 0
     unexpected: int = 0
-    latency_ms: dict[str, float] = field(default_factory=dict)
+    latency_ms: dict[str, float | None] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def error(self, msg: str) -> None:
@@ -175,11 +174,11 @@ def _latency(rep: FrameReport, sent: SendLog, frames: list[CanFrame],
     for b in np.unique(boots):
         m = boots == b
         lat[m] = d[m] - d[m].min()
-    rep.latency_ms = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+    p99 = float(np.percentile(lat, 99))
+    rep.latency_ms = {"p50": float(np.percentile(lat, 50)), "p99": p99,
                       "max": float(lat.max()), "tolerance": tolerance_ms}
     if tolerance_ms is None:
         return
-    p99 = rep.latency_ms["p99"]
     over = np.nonzero(lat > tolerance_ms)[0]
     if p99 > tolerance_ms:
         k = int(over[0])
@@ -241,17 +240,17 @@ def check_gnss(sent: Sequence[Epoch], records: Iterable, *, start_s: float = 0.0
             _gerr(rep, f"a fix logged for UTC ms {key[1]}, an epoch sent without fix")
     lat_ms = []
     for key, e in sorted(want.items()):
-        f = got.get(key)
-        if f is None:
+        g = got.get(key)
+        if g is None:
             _gerr(rep, f"GNSS epoch {e.utc:%H:%M:%S.%f} (fix, lat {e.lat} lon {e.lon}) "
                        f"not logged")
             continue
-        if (f.lat, f.lon) != (e.lat, e.lon):
+        if (g.lat, g.lon) != (e.lat, e.lon):
             _gerr(rep, f"GNSS epoch {e.utc:%H:%M:%S.%f}: sent lat/lon {e.lat}/{e.lon} "
-                       f"(1e-7 deg), logged {f.lat}/{f.lon}")
+                       f"(1e-7 deg), logged {g.lat}/{g.lon}")
             continue
         rep.matched += 1
-        lat_ms.append(f.time_us / 1e3 - e.t * 1e3)
+        lat_ms.append(g.time_us / 1e3 - e.t * 1e3)
     if lat_ms:
         a = np.array(lat_ms)
         a -= a.min()

@@ -58,39 +58,46 @@ class UnixDut:
     def segments(self) -> int:
         return len(list(self.card.rglob("*.dlg")))
 
+    def _proc(self) -> subprocess.Popen:
+        if self.proc is None:
+            raise DutError("the firmware was not started (call start() first)")
+        return self.proc
+
     def wait_logging(self, timeout: float = 15, before: int = 0) -> None:
         """Until the firmware has written a segment file (more than ``before`` of them)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             if self.segments() > before:
                 return
-            if self.proc.poll() is not None:
-                raise DutError(f"firmware exited (rc {self.proc.returncode}) before logging: "
-                               f"{self.proc.stdout.read()[-2000:]}")
+            proc = self._proc()
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout is not None else ""
+                raise DutError(f"firmware exited (rc {proc.returncode}) before logging: "
+                               f"{out[-2000:]}")
             time.sleep(0.02)
         raise DutError(f"firmware did not start logging within {timeout:.0f} s")
 
     def kill(self) -> None:
         """Power cut: SIGKILL the whole process group at once."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        os.killpg(self._proc().pid, signal.SIGKILL)
+        self._proc().wait()
 
     def stop(self, timeout: float = 60) -> str:
         """Ignition off the clean way (Ctrl-C): the firmware drains, writes its last block
         and exits; returns its output."""
         time.sleep(0.3)                       # let the last frames reach the firmware
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+        if self._proc().poll() is None:
+            os.killpg(self._proc().pid, signal.SIGINT)
         return self.wait(timeout)
 
     def wait(self, timeout: float = 120) -> str:
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            out, _ = self._proc().communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise DutError(f"firmware did not exit within {timeout:.0f} s") from None
-        if self.proc.returncode != 0:
-            raise DutError(f"firmware exited with rc {self.proc.returncode}: {out[-2000:]}")
+        if self._proc().returncode != 0:
+            raise DutError(f"firmware exited with rc {self._proc().returncode}: {out[-2000:]}")
         return out
 
 

@@ -18,9 +18,10 @@
 # allocate. --card-full stop|overwrite [--reserve-kib N] checks free space on OUTDIR's
 # file system (os.statvfs) and applies that policy when it runs out.
 # Prints one summary line: "fed N logged-by-ring M drops D blocks B".
+import binascii
 import os
 import sys
-import binascii
+
 import micropython
 
 _here = sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else "."

@@ -106,7 +106,8 @@ _SCRIPT = """# run by the guest's /init, chrooted into the host's /, as root
 export PATH={path}
 export HOME=/root LANG=C.UTF-8 DUNELOG_GUEST={accel} {env}
 : > {started}
-cd {cwd} || {{ echo "cd {cwd} failed in the guest" > {out}; echo 125 > {rc}.tmp; mv {rc}.tmp {rc}; exit; }}
+cd {cwd} || {{ echo "cd {cwd} failed in the guest" > {out}; echo 125 > {rc}.tmp;
+              mv {rc}.tmp {rc}; exit; }}
 {cmd} > {out} 2>&1 < /dev/null
 echo $? > {rc}.tmp
 sync

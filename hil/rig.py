@@ -2,6 +2,7 @@
 the run report (numbers and errors) that ends up in ``report.json`` / ``report.txt``."""
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -12,15 +13,11 @@ from typing import Any
 import can
 
 import dunelog
-from dunelog.info import dump_info
-
+from dunelog.card.info import dump_info
 from hil.check import FrameReport, GnssReport
-import copy
-
 from hil.dut import FIRMWARE, ROOT, BoardDut, UnixDut
 from hil.gnss_sim import GnssSim
-from hil.sender import SendLog, send_plan
-from hil.vehicle import Frame
+from hil.sender import Frame, SendLog, send_plan
 
 DBC = ROOT / "dbc" / "recce.dbc"
 

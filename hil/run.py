@@ -52,7 +52,7 @@ def run_one(name: str, outdir: Path, *, firmware: Path = FIRMWARE, scale: float 
         if board is not None:
             board.card = work / "card"
         sc.run(Rig(work, firmware=firmware, iface=iface, scale=scale, board=board), res)
-    except Exception as e:                        # a rig or DUT failure is a failed run
+    except Exception as e:  # noqa: BLE001 - a rig or DUT failure is a failed run
         res.fail(f"{type(e).__name__}: {e}")
         res.numbers["traceback"] = traceback.format_exc()[-3000:]
     finally:

@@ -9,7 +9,17 @@ from typing import Sequence
 
 import can
 
-from hil.vehicle import Frame
+
+@dataclass(frozen=True)
+class Frame:
+    """One planned frame: send time (s from the start), and what goes on the bus."""
+    t: float
+    id: int
+    ext: bool
+    fd: bool
+    brs: bool
+    data: bytes
+    name: str = ""
 
 
 @dataclass

@@ -102,7 +102,7 @@ def recce_drive(seconds: float = 600, seed: int = 1, **feed_kw) -> Feed:
         (100_000, 0, 0x18FEF100, True, False, 8), # J1939-style fuel economy
         (50_000, 1, 0x300, False, True, 64),      # FD: suspension travel
     ]
-    events = []
+    events: list[tuple[int, int, tuple[int, int, bool, bool, int] | None]] = []
     for per, ch, cid, ext, fd, ln in cycles:
         phase = rnd.randrange(per)
         events += [(t, 0, (ch, cid, ext, fd, ln)) for t in range(phase, int(seconds * 1e6), per)]
@@ -116,6 +116,7 @@ def recce_drive(seconds: float = 600, seed: int = 1, **feed_kw) -> Feed:
     for t, kind, arg in events:
         speed = 20 + 15 * math.sin(t / 37e6)                       # m/s
         if kind == 0:
+            assert arg is not None
             ch, cid, ext, fd, ln = arg
             rpm = int(1800 + 900 * math.sin(t / 5e6))
             body = struct.pack("<HBB", rpm, rnd.randrange(256), int(speed * 3.6))
@@ -126,7 +127,8 @@ def recce_drive(seconds: float = 600, seed: int = 1, **feed_kw) -> Feed:
                 continue
             ang = t / 1e6 * speed / _R_M
             lat = round((_LAT0 + _R_M * math.sin(ang) / 111_320) * 1e7)
-            lon = round((_LON0 + _R_M * math.cos(ang) / (111_320 * math.cos(math.radians(_LAT0)))) * 1e7)
+            lon = round((_LON0 + _R_M * math.cos(ang)
+                         / (111_320 * math.cos(math.radians(_LAT0)))) * 1e7)
             utc_ms = (8 * 3600 * 1000 + t // 1000) % 86_400_000
             f.fix(t, 2, 9 + rnd.randrange(6), lat, lon, 650_000 + rnd.randrange(5000), utc_ms,
                   _DAY0, int(speed * 100), int(math.degrees(ang + math.pi / 2) % 360 * 100),

@@ -38,7 +38,8 @@ mount -t tmpfs tmpfs /dev/shm 2>/dev/null
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts 2>/dev/null   # ptys for the GNSS simulator
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 M={modules}/$(ls {modules} | head -1)/kernel
-for k in net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko drivers/net/can/vcan.ko; do
+for k in net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko \
+         drivers/net/can/vcan.ko; do
   insmod $M/$k || echo "insmod $k failed"
 done
 for i in {ifaces}; do
@@ -96,7 +97,8 @@ def unavailable() -> str | None:
 
 
 def _write_log(console: str) -> Path:
-    name = f"guest-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{threading.get_ident() % 10000}.log"
+    name = (f"guest-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-"
+            f"{threading.get_ident() % 10000}.log")
     for d in (ROOT / "out" / "hil", Path(tempfile.gettempdir())):
         try:
             d.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,8 @@ def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
         init = work / "init.sh"
         init.write_text(_INIT.format(
             path=guest.path(), env=guest.exports(guest_env),
-            modules=MODULES, ifaces=" ".join(guest.IFACES), cwd=shlex.quote(str(Path(cwd).resolve())),
+            modules=MODULES, ifaces=" ".join(guest.IFACES),
+            cwd=shlex.quote(str(Path(cwd).resolve())),
             cmd=shlex.join(cmd), out=out, rc=rc, t_start=t_start, t_end=t_end))
         init.chmod(0o755)
         t0 = time.time()
@@ -162,7 +165,8 @@ def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
                            f"(console: {log})") from None
         total = time.time() - t0
         if not rc.exists():
-            log = _write_log(console + ("\n--- command output ---\n" + out.read_text(errors="replace")
+            log = _write_log(console + ("\n--- command output ---\n"
+                                        + out.read_text(errors="replace")
                                         if out.exists() else ""))
             raise EnvFault(f"{_summary(console)} (exit status {proc.returncode}; console: {log})")
 

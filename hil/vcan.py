@@ -31,6 +31,7 @@ from pathlib import Path
 
 from hil.fault import EXIT_CANNOT_RUN, EnvFault
 from hil.guest import IFACES
+
 KINDS = ("native", "kvm", "uml")           # automatic choice, in this order
 ALL_KINDS = KINDS + ("tcg",)
 ENV_VAR = "DUNELOG_HIL_VM"

@@ -15,9 +15,12 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
+import can
 import cantools
+
+from hil.sender import Frame, send_plan
 
 DEFAULT_CYCLE_MS = 100          # messages without GenMsgCycleTime (e.g. multiplexed pages)
 
@@ -132,18 +135,6 @@ class DriveProfile:
 
 # ---- the plan -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Frame:
-    """One planned frame: send time (s from the start), and what goes on the bus."""
-    t: float
-    id: int
-    ext: bool
-    fd: bool
-    brs: bool
-    data: bytes
-    name: str = ""
-
-
 @dataclass
 class _Periodic:
     msg: cantools.database.Message
@@ -152,7 +143,7 @@ class _Periodic:
     k: int = 0
 
 
-def _pages(tree: list, sel: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
+def _pages(tree: Sequence[Any], sel: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
     """Every combination of multiplexer values in a cantools signal tree (extended
     multiplexing nests dicts)."""
     sel = dict(sel or {})
@@ -179,7 +170,10 @@ class VehicleSim:
                  data_bitrate: int | None = None, load_pct: float | None = None,
                  fd: bool = False, seed: int = 1,
                  only: Callable[[cantools.database.Message], bool] | None = None) -> None:
-        self.db = cantools.database.load_file(dbc, strict=False)
+        db = cantools.database.load_file(dbc, strict=False)
+        if not isinstance(db, cantools.database.can.Database):
+            raise ValueError(f"{dbc}: not a CAN database")
+        self.db = db
         self.profile_name = profile
         self.bitrate = bitrate
         self.data_bitrate = data_bitrate
@@ -261,8 +255,6 @@ class VehicleSim:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hil.sender import send_plan
-    import can
     ap = argparse.ArgumentParser(prog="python -m hil.vehicle", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dbc")

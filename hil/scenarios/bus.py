@@ -8,7 +8,8 @@ from hil.check import check_frames
 from hil.rig import DBC, Result, Rig
 from hil.scenarios import scenario
 from hil.scenarios.nominal import TOLERANCE_MS
-from hil.vehicle import Frame, VehicleSim
+from hil.sender import Frame
+from hil.vehicle import VehicleSim
 
 
 def _run(rig: Rig, res: Result, sim: VehicleSim | None, plan: list[Frame], cfg: dict,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from dunelog.records import Event
-
+from dunelog.card.records import Event
 from hil.check import check_frames
 from hil.rig import DBC, Result, Rig
 from hil.scenarios import scenario

@@ -19,9 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from dunelog.records import CanFrame
-
+from dunelog.card.records import CanFrame
 from hil.check import check_frames, logged_stream
+from hil.dut import UnixDut
 from hil.rig import DBC, Result, Rig, sender_thread
 from hil.scenarios import scenario
 from hil.scenarios.nominal import TOLERANCE_MS
@@ -93,6 +93,7 @@ def power_cut(rig: Rig, res: Result) -> None:
                     dut.stop()
                     break
                 cuts.append(time.monotonic())
+                assert isinstance(dut, UnixDut)     # the scenario needs the Unix-port DUT
                 dut.kill()
                 now = _digest(rig.card)
                 for name, h in frozen.items():

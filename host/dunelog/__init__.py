@@ -10,27 +10,41 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from .dump import CanChunk, Dump, Segment
-from .problems import Problem
-from .records import (
-    AnyRecord, CanFrame, Event, GnssFix, Overflow, SessionStart, Status, TimeSync,
+from .card.dump import CanChunk, Dump, Segment
+from .card.problems import Problem
+from .card.records import (
+    AnyRecord,
+    CanFrame,
+    Event,
+    GnssFix,
+    Overflow,
+    SessionStart,
+    Status,
+    TimeSync,
     UnknownRecord,
 )
-from .timebase import TimeBase
+from .card.timebase import TimeBase
 
-__version__ = "0.1.0"
+try:
+    #: the installed distribution's version (pyproject.toml ``[project] version``)
+    __version__ = version("dunelog")
+except PackageNotFoundError:  # pragma: no cover - a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "open", "Dump", "Segment", "CanChunk", "Problem", "TimeBase", "AnyRecord", "CanFrame",
     "GnssFix", "TimeSync", "Event", "Status", "Overflow", "SessionStart", "UnknownRecord",
+    "__version__",
 ]
 
 
-def open(path: str | os.PathLike[str], **kwargs) -> Dump:  # noqa: A001 - public API name
+def open(path: str | os.PathLike[str], **kwargs: Any) -> Dump:  # noqa: A001 - public API name
     """Open a dump: one segment file, a directory, or a whole SD-dump tree.
 
-    Keyword arguments go to :class:`~dunelog.dump.Dump` (``logger_id``, ``chunk_size``,
+    Keyword arguments go to :class:`~dunelog.card.dump.Dump` (``logger_id``, ``chunk_size``,
     ``progress``).  Raises :class:`FileNotFoundError` if ``path`` does not exist.
     """
     return Dump(path, **kwargs)

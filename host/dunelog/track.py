@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Iterator
 
-from .records import EPOCH, Event, GnssFix, TimeSync
-from .timebase import TimeBase
+from .card.records import EPOCH, Event, GnssFix, TimeSync
+from .card.timebase import TimeBase
 
 __all__ = [
     "TrackPoint", "Waypoint", "Gap", "Track", "build_track", "track_from_records",
@@ -208,7 +208,7 @@ def _mark_records(dump) -> Iterator:
 
 
 def build_track(dump, gap_s: float = 2.0, *, name: str | None = None) -> Track:
-    """Build the :class:`Track` of a :class:`~dunelog.dump.Dump` (one full pass).
+    """Build the :class:`Track` of a :class:`~dunelog.card.dump.Dump` (one full pass).
 
     :param gap_s: a segment ends when no valid fix follows for more than this (s).
     :raises ValueError: the dump holds several loggers (open it with ``logger_id``).

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from ptyboard import ptyboard  # noqa: F401 - the fixture, for the tests of this directory
+
+from hil.synth import Feed
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from hil.synth import Feed  # noqa: E402
 
 
 def run_firmware(feed: Feed, card: Path, heap_lock: bool = True, extra: list[str] = (),

@@ -1,7 +1,8 @@
 """A logger "board" for tests: the real MicroPython Unix port behind a pty that mpremote
-drives, exactly as on USB serial (socat gives the pty; docs/TECHNICIAN.md). The board directory plays
-the flash: main.py runs at "reset" (the shell loop restarts the process whenever it ends,
-e.g. after Ctrl-D); with no main.py the board sits at its REPL, like a fresh board."""
+drives, exactly as on USB serial (socat gives the pty; docs/TECHNICIAN.md). The board
+directory plays the flash: main.py runs at "reset" (the shell loop restarts the process
+whenever it ends, e.g. after Ctrl-D); with no main.py the board sits at its REPL, like a
+fresh board."""
 from __future__ import annotations
 
 import os

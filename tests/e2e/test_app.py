@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import dunelog
-from dunelog.records import Event, GnssFix, SessionStart, Status, TimeSync
+from dunelog.card.records import Event, GnssFix, SessionStart, Status, TimeSync
 from hil.nmea import days, epoch, ms_of_day
 
 pytestmark = pytest.mark.micropython

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dunelog
-from dunelog.records import CanFrame
+from dunelog.card.records import CanFrame
 from hil.synth import recce_drive
 
 pytestmark = pytest.mark.micropython

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from ptyboard import PtyBoard
 
 import dunelog
-from dunelog.deploy import build_firmware
-from dunelog.records import SessionStart
-
-from ptyboard import PtyBoard, ptyboard  # noqa: F401 - fixture
+from dunelog.card.records import SessionStart
+from dunelog.tech.deploy import build_firmware
 
 pytestmark = pytest.mark.micropython
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,3 +328,24 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_deploy_runs_the_swap_of_the_firmware_it_deploys(ptyboard: PtyBoard,
+                                                         tmp_path: Path) -> None:
+    """deploy --firmware DIR stages and swaps with DIR's swap.py, not the checkout's (it
+    read the checkout's once, at import time: outside a checkout that ran an empty script
+    on the board)."""
+    fw = tmp_path / "fw-swap"
+    shutil.copytree(ROOT / "firmware", fw)
+    swap = fw / "swap.py"
+    swap.write_text(swap.read_text().replace(
+        "def apply(", "def _marked():\n    with open('swap-from-firmware-dir', 'w') as f:\n"
+        "        f.write('yes')\n\n\n"
+        "if __name__ == '__main__':   # run by deploy at the REPL, not imported at boot\n"
+        "    _marked()\n\n\ndef apply(", 1))
+    cfg = write_cfg(tmp_path / "c.json", CFG)
+    r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--firmware", str(fw),
+            "--stamp", "S", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (ptyboard.flash / "swap-from-firmware-dir").read_text() == "yes"
+    assert status(ptyboard.port)["firmware"] == "0.2.0+S"

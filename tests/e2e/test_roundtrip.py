@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import dunelog
-from dunelog.records import (CanFrame, Event, GnssFix, Overflow, SessionStart, Status,
-                             TimeSync)
+from dunelog.card.records import CanFrame, Event, GnssFix, Overflow, SessionStart, Status, TimeSync
 from hil.synth import TICKS_WRAP, Feed, overflow_drive, recce_drive
 
 pytestmark = pytest.mark.micropython
@@ -63,7 +62,7 @@ def test_drive_round_trips_exactly_across_a_ticks_wrap(tmp_path: Path, firmware)
     assert not any(isinstance(r, Overflow) for r in recs)
     times = [r.time_us for r in recs]
     assert times == sorted(times) and times[-1] > 30_000_000     # monotonic across the wrap
-    from dunelog.info import dump_info
+    from dunelog.card.info import dump_info
     assert [b["end"] for b in dump_info(dump)["boots"]] == ["closed"]   # clean shutdown
 
 
@@ -78,7 +77,8 @@ def test_bulk_path_matches_what_was_fed(tmp_path: Path, firmware) -> None:
     f = np.concatenate([ch.fd for ch in chunks])
     assert c["time_us"].tolist() == [x.t_us for x in classic]
     assert c["id"].tolist() == [x.fields["id"] for x in classic]
-    assert [bytes(row["data"][:row["data_len"]]) for row in c] == [x.fields["data"] for x in classic]
+    assert [bytes(row["data"][:row["data_len"]]) for row in c] == \
+        [x.fields["data"] for x in classic]
     assert f["time_us"].tolist() == [x.t_us for x in fd]
     assert [bytes(row["data"][:row["data_len"]]) for row in f] == [x.fields["data"] for x in fd]
 

@@ -56,7 +56,8 @@ class MicroPythonFile(pytest.File):
 
     def collect(self):
         # Test names come from the source (a crash while importing must fail, not vanish).
-        names = sorted({line.split("(")[0][4:].strip() for line in self.path.read_text().splitlines()
+        names = sorted({line.split("(")[0][4:].strip()
+                        for line in self.path.read_text().splitlines()
                         if line.startswith("def test_")})
         for n in names:
             item = MicroPythonItem.from_parent(self, name=n)

@@ -2,9 +2,9 @@
 # each printed result line into a pytest item.
 #   micropython tests/fw/mprunner.py FIRMWARE_DIR TEST_FILE TMPDIR
 # Each test_* function runs in turn; results are printed as one JSON object a line.
-import sys
 import io
 import json
+import sys
 
 fw_dir, path, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, fw_dir)

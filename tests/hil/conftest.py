@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from hil import vcan
+from hil.dut import UnixDut
+from hil.fault import EnvFault
 
-from hil import vcan  # noqa: E402
-from hil.dut import UnixDut  # noqa: E402
-from hil.fault import EnvFault  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 HERE = Path(__file__).resolve().parent
 SOLO_FILES = {"test_replay_vcan.py"}           # timing-critical: a guest alone, phase 2

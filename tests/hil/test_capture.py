@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 import os
 import struct
-import threading
 import time
 from pathlib import Path
 
 import can
 import numpy as np
 import pytest
+from conftest import Dut
 
 import dunelog
-from dunelog.records import CanFrame, Overflow
-
-from conftest import Dut
+from dunelog.card.records import CanFrame, Overflow
 
 pytestmark = pytest.mark.hil
 
@@ -75,7 +73,8 @@ def test_logs_every_frame_at_2000_fps_for_60_s(board: Path) -> None:
     with can.Bus(interface="socketcan", channel="vcan0", fd=True) as bus:
         send(bus, sent, SECONDS, RATE)
     out = dut.stop()
-    print(f"sender: {len(sent)} frames in {sent[-1][0] - sent[0][0]:.2f} s; firmware: {out.strip()}")
+    print(f"sender: {len(sent)} frames in {sent[-1][0] - sent[0][0]:.2f} s; "
+          f"firmware: {out.strip()}")
     dump = dunelog.open(dut.card)
     recs = list(dump.records())
     assert not dump.problems, dump.problems
@@ -86,7 +85,8 @@ def test_logs_every_frame_at_2000_fps_for_60_s(board: Path) -> None:
     assert not any(rejected(g[0], g[1]) for g in got), "a rejected id was logged"
     plain = [s for s in sent if not rejected(s[1], s[2]) and (s[1], s[2]) not in PRESCALE]
     got_plain = [(f, g) for f, g in zip(frames, got) if (g[0], g[1]) not in PRESCALE]
-    assert len(got_plain) == len(plain), f"{len(plain)} accepted frames sent, {len(got_plain)} logged"
+    assert len(got_plain) == len(plain), \
+        f"{len(plain)} accepted frames sent, {len(got_plain)} logged"
     for i, (s, (f, g)) in enumerate(zip(plain, got_plain)):
         assert g == key(*s[1:]), f"frame {i}: sent {s[1:]} logged {g}"
         assert f.brs == s[3]

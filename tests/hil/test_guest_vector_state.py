@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from hil import xstate
+from hil.fault import EnvFault
 
-from hil import xstate  # noqa: E402
-from hil.fault import EnvFault  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.hil
 

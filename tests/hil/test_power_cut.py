@@ -14,12 +14,11 @@ from pathlib import Path
 
 import can
 import pytest
+from conftest import Dut
 
 import dunelog
-from dunelog.info import dump_info
-from dunelog.records import CanFrame
-
-from conftest import Dut
+from dunelog.card.info import dump_info
+from dunelog.card.records import CanFrame
 
 pytestmark = pytest.mark.hil
 

@@ -1,7 +1,7 @@
 """HIL: `dunelog replay` of a synthetic dunelog dump onto a real vcan0 at 1x, captured back
 with python-can (socketcan) in this process: every frame arrives, in order, with its id,
-flags and payload; the replay's reported p99 timing error is under the runner's bound (hil/bounds.py) at 1x over a
-10-minute dump (REPLAY_SECONDS shortens it for a quick look).
+flags and payload; the replay's reported p99 timing error is under the runner's bound
+(hil/bounds.py) at 1x over a 10-minute dump (REPLAY_SECONDS shortens it for a quick look).
 """
 from __future__ import annotations
 
@@ -15,12 +15,19 @@ import time
 from pathlib import Path
 
 import can
-import pytest
 import numpy as np
+import pytest
 
-from dunelog.format import (CAN_BRS, CAN_EXT, CAN_RTR, build_segment_header, pack_blocks,
-                            rec_can, rec_session)
-from dunelog.sources import iter_messages
+from dunelog.card.format import (
+    CAN_BRS,
+    CAN_EXT,
+    CAN_RTR,
+    build_segment_header,
+    pack_blocks,
+    rec_can,
+    rec_session,
+)
+from dunelog.io import iter_messages
 from hil.bounds import bounds, runner
 
 pytestmark = pytest.mark.hil

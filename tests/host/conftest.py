@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import dlgen  # tests/host is on pytest's pythonpath (pyproject.toml)
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import dlgen  # noqa: E402
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Synthetic dunelog data for the host tests: random records, blocks, segments, and
 hypothesis strategies.  Everything is built with the construct builders of
-``dunelog.format``."""
+``dunelog.card.format``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
-from dunelog.format import (
-    CAN_BRS, CAN_ESI, CAN_EXT, CAN_RTR, CAN_TX, build_segment_header, pack_blocks,
-    rec_can, rec_event, rec_gnss, rec_overflow, rec_raw, rec_session, rec_status,
+from dunelog.card.format import (
+    CAN_BRS,
+    CAN_ESI,
+    CAN_EXT,
+    CAN_RTR,
+    CAN_TX,
+    build_segment_header,
+    pack_blocks,
+    rec_can,
+    rec_event,
+    rec_gnss,
+    rec_overflow,
+    rec_raw,
+    rec_session,
+    rec_status,
     rec_timesync,
 )
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dlgen
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-import dlgen
 import dunelog
-from dunelog import format as F
-from dunelog.bulk import (CAN_DTYPE, CANFD_DTYPE, as_blocks, block_headers, decode_chunk,
-                          index_records)
-from dunelog.records import CanFrame, decode_record
-from dunelog.reference import reference_block_records, reference_segment_records
+from dunelog.card import format as F
+from dunelog.card.bulk import (
+    CAN_DTYPE,
+    CANFD_DTYPE,
+    as_blocks,
+    block_headers,
+    decode_chunk,
+    index_records,
+)
+from dunelog.card.records import CanFrame, decode_record
+from dunelog.card.reference import reference_block_records, reference_segment_records
 
 
 def frames_from_arrays(classic: np.ndarray, fd: np.ndarray) -> list[CanFrame]:

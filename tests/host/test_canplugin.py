@@ -9,8 +9,8 @@ from pathlib import Path
 import can
 import pytest
 
-from dunelog.canplugin import DunelogReader
-from dunelog.sources import iter_messages
+from dunelog.io import iter_messages
+from dunelog.io.dlg import DunelogReader
 
 DRIVE = Path(__file__).resolve().parents[1] / "vectors" / "drive"
 SEG = DRIVE / "B00002_S0000.dlg"

@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
+import dlgen
 import pytest
 
-import dlgen
-from dunelog import format as F
+from dunelog.card import format as F
 from dunelog.cli import main
 
 

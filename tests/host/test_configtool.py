@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dunelog.cli import main
-from dunelog.configtool import check_config, check_text
+from dunelog.tech.config import check_config, check_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = json.loads((ROOT / "tests/shared/config_cases.json").read_text())["cases"]

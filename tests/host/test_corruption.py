@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, strategies as st
-
 import dlgen
+from hypothesis import given
+from hypothesis import strategies as st
+
 import dunelog
-from dunelog import format as F
-from dunelog.blocks import SegmentScanner
+from dunelog.card import format as F
+from dunelog.card.blocks import SegmentScanner
 
 BS = 512
 SEG = dlgen.make_segment(400, seed=5, block_size=BS)   # ~20 blocks

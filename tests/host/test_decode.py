@@ -8,10 +8,11 @@ import os
 import cantools
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dunelog
-from dunelog.bulk import CAN_DTYPE
+from dunelog.card.bulk import CAN_DTYPE
 from dunelog.decode import Decoder, compile_message, decode_columns, j1939_pgn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,7 +42,7 @@ BA_ "VFrameFormat" BO_ 1024 14;
 BA_ "VFrameFormat" BO_ 2566844926 3;
 SIG_VALTYPE_ 1024 MotF64 : 2;
 SIG_VALTYPE_ 1024 MotF32 : 1;
-'''
+'''  # noqa: E501 - the VFrameFormat enum is one DBC line
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shutil
 
+import dlgen
 import numpy as np
 import pytest
 
-import dlgen
 import dunelog
-from dunelog import format as F
-from dunelog.reference import reference_segment_records
+from dunelog.card import format as F
+from dunelog.card.reference import reference_segment_records
 
 BS = 1024
 

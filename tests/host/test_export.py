@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 import dunelog
-from dunelog.export import supported_suffixes, write_frames, writer_for
-from dunelog.sources import SourceError, iter_frame_chunks, iter_messages
+from dunelog.io import (
+    SourceError,
+    iter_frame_chunks,
+    iter_messages,
+    supported_suffixes,
+    write_frames,
+    writer_for,
+)
 
 DRIVE = Path(__file__).resolve().parents[1] / "vectors" / "drive"
 
@@ -84,7 +90,7 @@ def _compare(orig, back, *, channel=True, tol=2e-6, relative=False):
 @pytest.mark.parametrize("suffix", [".blf", ".asc", ".log"])
 def test_pycan_formats_round_trip(tmp_path, original, suffix):
     out = tmp_path / f"drive{suffix}"
-    assert write_frames(out, DRIVE) == len(original)
+    assert write_frames(out, DRIVE).frames == len(original)
     with can.LogReader(out) as r:
         back = list(r)
     # ASC keeps times relative to its start; BLF keeps the start with ms precision
@@ -96,7 +102,7 @@ def test_pycan_formats_round_trip(tmp_path, original, suffix):
 def test_trc_round_trip_classic_only(tmp_path, original):
     out = tmp_path / "drive.trc"
     classic = [m for m in original if not m.is_fd]
-    assert write_frames(out, DRIVE) == len(classic)
+    assert write_frames(out, DRIVE).frames == len(classic)
     with can.LogReader(out) as r:
         back = list(r)
     # python-can's TRC reader returns the file's 1-based bus number
@@ -109,7 +115,7 @@ def test_trc_round_trip_classic_only(tmp_path, original):
 def test_mf4_round_trip_asammdf(tmp_path, original):
     from asammdf import MDF
     out = tmp_path / "drive.mf4"
-    assert write_frames(out, DRIVE) == len(original)
+    assert write_frames(out, DRIVE).frames == len(original)
     # python-can's MF4 reader (asammdf bus-logging layout)
     # python-can's MF4 reader merges the frame groups by timestamp, and the drive
     # vector's second boot starts (UTC) before the first ends: compare sorted
@@ -155,7 +161,7 @@ def test_tables_round_trip_pyarrow(tmp_path, original, suffix):
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
     out = tmp_path / f"drive{suffix}"
-    assert write_frames(out, DRIVE) == len(original)
+    assert write_frames(out, DRIVE).frames == len(original)
     t = pq.read_table(out) if suffix == ".parquet" else pacsv.read_csv(out)
     d = t.to_pydict()
     assert t.num_rows == len(original)
@@ -198,7 +204,7 @@ def test_convert_foreign_to_foreign(tmp_path, original):
     blf = tmp_path / "a.blf"
     write_frames(blf, DRIVE)
     asc = tmp_path / "a.asc"
-    assert write_frames(asc, blf) == len(original)
+    assert write_frames(asc, blf).frames == len(original)
     with can.LogReader(asc) as r:
         back = list(r)
     _compare(original, back, tol=1e-3, relative=True)
@@ -206,7 +212,7 @@ def test_convert_foreign_to_foreign(tmp_path, original):
 
 def test_write_frames_from_dump_object(tmp_path, original):
     out = tmp_path / "x.parquet"
-    assert write_frames(out, dunelog.open(DRIVE)) == len(original)
+    assert write_frames(out, dunelog.open(DRIVE)).frames == len(original)
 
 
 def test_unknown_suffix_and_bad_input(tmp_path):
@@ -244,3 +250,38 @@ def test_cli_convert(tmp_path, capsys, original):
     assert main(["convert", str(DRIVE), "-o", str(tmp_path / "o.xyz")]) == EXIT_UNUSABLE
     assert "o.xyz" in capsys.readouterr().err
     del err
+
+
+# --------------------------------------------------------------------- defects (issue 13)
+def test_tables_keep_tx_flag(tmp_path, segment_file):
+    """Frames the logger sent come back as sent from Parquet and CSV (as from BLF)."""
+    path, _ = segment_file(can_share=1.0, seed=3)
+    orig = list(iter_messages(path))
+    tx = [not m.is_rx for m in orig]
+    assert any(tx) and not all(tx)
+    for suffix in (".parquet", ".csv", ".blf"):
+        out = tmp_path / f"f{suffix}"
+        write_frames(out, path)
+        back = list(iter_messages(out))
+        assert [not m.is_rx for m in back] == tx, suffix
+
+
+def test_frame_chunks_of_open_dump_report_progress():
+    """``progress`` is called for a Dump object too, not only for a path."""
+    calls = []
+    chunks = list(iter_frame_chunks(dunelog.open(DRIVE),
+                                    progress=lambda d, t: calls.append((d, t))))
+    assert chunks and calls
+    assert calls[-1][0] == calls[-1][1] > 0
+    calls.clear()
+    assert len(list(iter_messages(dunelog.open(DRIVE), progress=lambda d, t: calls.append(d))))
+    assert calls
+
+
+def test_write_frames_returns_a_result(tmp_path, original):
+    """What was written and skipped comes back as a result, not as a function attribute."""
+    res = write_frames(tmp_path / "x.trc", DRIVE)
+    fd = sum(m.is_fd for m in original)
+    assert (res.path, res.frames, res.skipped) == (str(tmp_path / "x.trc"), len(original) - fd,
+                                                   fd)
+    assert not hasattr(write_frames, "last_writer")

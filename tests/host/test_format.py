@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import zlib
 
+import dlgen
 import pytest
 from construct import ConstructError
 from hypothesis import given
 
-import dlgen
-from dunelog import format as F
-from dunelog.records import (CanFrame, Event, GnssFix, Overflow, SessionStart, Status,
-                             TimeSync, UnknownRecord)
-from dunelog.reference import reference_block_records, typed_from_construct
+from dunelog.card import format as F
+from dunelog.card.records import (
+    CanFrame,
+    Event,
+    GnssFix,
+    Overflow,
+    SessionStart,
+    Status,
+    TimeSync,
+    UnknownRecord,
+)
+from dunelog.card.reference import reference_block_records, typed_from_construct
 
 EXAMPLES = [
     (F.rec_can(5, 0x123, b"\x01\x02\x03", channel=1, flags=F.CAN_TX),

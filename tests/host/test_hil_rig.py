@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import os
 import select
-import sys
 import time
 from pathlib import Path
 
 import cantools
 import pytest
 
-from dunelog.format import CAN_BRS, CAN_EXT, REC_CAN, REC_CANFD
-from dunelog.records import CanFrame, Overflow
+from dunelog.card.format import CAN_BRS, CAN_EXT, REC_CAN, REC_CANFD
+from dunelog.card.records import CanFrame, Overflow
+from hil.check import check_frames
+from hil.gnss_sim import GnssEvent, GnssSim, Route
+from hil.sender import Frame, SendLog
+from hil.vehicle import VehicleSim, frame_bits
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from hil.check import check_frames  # noqa: E402
-from hil.gnss_sim import GnssEvent, GnssSim, Route  # noqa: E402
-from hil.sender import SendLog  # noqa: E402
-from hil.vehicle import Frame, VehicleSim, frame_bits  # noqa: E402
 
 DBC = str(ROOT / "dbc" / "recce.dbc")
 

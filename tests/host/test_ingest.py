@@ -8,11 +8,10 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
+from dlgen import make_segment
 
 from dunelog.cli import main
-from dunelog.ingest import INDEX_NAME, ingest
-
-from dlgen import make_segment
+from dunelog.tech.ingest import INDEX_NAME, ingest
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVE = ROOT / "tests" / "vectors" / "drive"

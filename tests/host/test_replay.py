@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from pathlib import Path
 
 import can
 import pytest
 
 from dunelog.cli import main
-from dunelog.replay import (LiveBusRefused, bus_guard, is_virtual_bus, parse_channel_map,
-                            parse_ids, parse_remap, replay)
+from dunelog.io.replay import (
+    LiveBusRefused,
+    bus_guard,
+    is_virtual_bus,
+    parse_channel_map,
+    parse_ids,
+    parse_remap,
+    replay,
+)
 
 _n = itertools.count()
 
@@ -82,7 +88,7 @@ def test_loop():
 
 
 def test_channel_map_two_buses():
-    a, b, spare = vchan(), vchan(), vchan()
+    a, b, _spare = vchan(), vchan(), vchan()
     src = sorted(msgs(10, ch=0) + msgs(10, t0=1000.0005, ch=1) + msgs(3, ch=2),
                  key=lambda m: m.timestamp)
     with can.Bus(interface="virtual", channel=a) as ta, \

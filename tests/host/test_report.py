@@ -10,14 +10,22 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import cantools
+import dlgen
 import numpy as np
 import pytest
 
-import dlgen
 import dunelog
+from dunelog.card.format import (
+    CAN_ERR,
+    REC_CAN,
+    REC_CANFD,
+    rec_can,
+    rec_gnss,
+    rec_overflow,
+    rec_session,
+    rec_timesync,
+)
 from dunelog.cli import main
-from dunelog.format import (CAN_ERR, REC_CAN, REC_CANFD, rec_can, rec_gnss, rec_overflow,
-                            rec_session, rec_timesync)
 from dunelog.report import build_report, gather, render_html
 from dunelog.report.envelope import Envelope
 from dunelog.report.render import route_svg
@@ -93,7 +101,7 @@ def test_envelope_min_max_mean_per_bucket():
 def test_drive_integrity_numbers(drive_report):
     dump, data, text = drive_report
     page = Page(text)
-    info = dunelog.info.dump_info(dunelog.open(DRIVE))
+    info = dunelog.card.info.dump_info(dunelog.open(DRIVE))
     assert page.card("records") == f"{info['records']:,}"
     assert page.card("drops") == str(sum(dump.overflow_totals.values())) == "0"
     sessions = [r for r in dunelog.open(DRIVE).records() if isinstance(r, dunelog.SessionStart)]
@@ -313,7 +321,7 @@ def test_cli_errors(tmp_path, capsys):
 
 
 def test_bitrate_per_channel(tmp_path):
-    from dunelog.cli_report import parse_bitrate
+    from dunelog.cli.report import parse_bitrate
     assert parse_bitrate("250k") == 250_000 and parse_bitrate("1M") == 1_000_000
     assert parse_bitrate("0=500k,1=1M") == {0: 500_000, 1: 1_000_000}
     card = _synthetic(tmp_path)

@@ -8,15 +8,21 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dlgen
 import gpxpy
 import pytest
 
-import dlgen
 import dunelog
+from dunelog.card.format import rec_event, rec_gnss, rec_timesync
 from dunelog.cli import main
-from dunelog.format import rec_event, rec_gnss, rec_timesync
 from dunelog.track import (
-    GPXTPX_NS, KML_NS, build_track, haversine_km, write_geojson, write_gpx, write_kml,
+    GPXTPX_NS,
+    KML_NS,
+    build_track,
+    haversine_km,
+    write_geojson,
+    write_gpx,
+    write_kml,
     write_track,
 )
 

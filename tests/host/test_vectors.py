@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import dunelog
-from dunelog.format import REC_CAN, REC_CANFD
-from dunelog.reference import reference_segment_records
+from dunelog.card.format import REC_CAN, REC_CANFD
+from dunelog.card.reference import reference_segment_records
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 DIRS = sorted({p.parent for p in VECTORS.glob("**/*.dlg")})

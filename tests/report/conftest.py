@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from headless import ARTIFACTS  # noqa: E402
+from headless import ARTIFACTS  # tests/report is on pytest's pythonpath (pyproject.toml)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -51,7 +51,8 @@ class Browser:
         self._events: list[dict] = []
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
-        args = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        args = [binary, "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage",
                 "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
                 f"--window-size={width},{height}", "--hide-scrollbars",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions",
@@ -66,7 +67,8 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        self._stderr = open(os.path.join(self.profile, "stderr.log"), "w+b")
+        self._stderr = open(  # noqa: SIM115 - closed in close()
+            os.path.join(self.profile, "stderr.log"), "w+b")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._stderr, preexec_fn=fds,
                                      pass_fds=(3, 4))

@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from headless import ARTIFACTS, Browser, find_chromium
 
 import dunelog
 from dunelog.report import write_report
-from headless import ARTIFACTS, Browser, find_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVE = ROOT / "tests" / "vectors" / "drive"
@@ -64,8 +64,9 @@ def _open(html: Path, shot: Path):
         # zoom the time charts with the wheel and sort the id table: still no error
         b.eval("""(() => { const d = document.querySelector('div.chart[data-chart=bus_load]');
                  const r = d.getBoundingClientRect();
-                 d.dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: r.left + r.width / 2,
-                                 clientY: r.top + 50, bubbles: true, cancelable: true}));
+                 d.dispatchEvent(new WheelEvent('wheel', {deltaY: -300,
+                                 clientX: r.left + r.width / 2, clientY: r.top + 50,
+                                 bubbles: true, cancelable: true}));
                  document.querySelector('#ids th:nth-child(4)').click(); return 1; })()""")
         b.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         zoomed = b.eval("document.querySelector('div.chart[data-chart=bus_load] text.axis')"

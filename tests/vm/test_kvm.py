@@ -6,16 +6,14 @@ there)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from hil import kvm
+from hil.fault import EnvFault
 
-from hil import kvm  # noqa: E402
-from hil.fault import EnvFault  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _one_line(s: str | None) -> str:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from hil import vcan
+from hil.fault import EXIT_CANNOT_RUN, EnvFault
 
-from hil import vcan  # noqa: E402
-from hil.fault import EXIT_CANNOT_RUN, EnvFault  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

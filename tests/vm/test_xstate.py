@@ -9,16 +9,15 @@ UML's ``struct _xstate``: the short-buffer UML of VCAN.md, reproduced on any AVX
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from hil import uml, xstate
+from hil.fault import EnvFault
 
-from hil import uml, xstate  # noqa: E402
-from hil.fault import EnvFault  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+
 
 SHORT = xstate.UML_XSTATE_BYTES
 

@@ -3,6 +3,8 @@
 Databases are loaded by cantools (DBC, ARXML, KCD, SYM), compiled into plain per-signal
 descriptions (:mod:`.compiled`) and whole columns of frames per message are decoded with
 NumPy (:mod:`.vector`).  Values equal ``cantools`` ``Database.decode_message``.
+:mod:`.sink` decodes a whole source into Parquet/CSV files (``dunelog decode``);
+:mod:`.window` keeps the frames of a time window.
 
 >>> from dunelog.decode import Decoder
 >>> dec = Decoder(["dbc/recce.dbc"])
@@ -10,11 +12,20 @@ NumPy (:mod:`.vector`).  Values equal ``cantools`` ``Database.decode_message``.
 >>> dec.report.lines()
 """
 
-from .compiled import (CompiledMessage, CompiledSignal, compile_database, compile_message,
-                       j1939_pgn, load_database)
+from .compiled import (
+                       CompiledMessage,
+                       CompiledSignal,
+                       compile_database,
+                       compile_message,
+                       j1939_pgn,
+                       load_database,
+)
 from .decoder import DecodedMessage, Decoder, DecodeReport
+from .sink import TableSink, decode_dump, with_timebase
 from .vector import MessageColumns, decode_columns
+from .window import parse_time, window
 
 __all__ = ["Decoder", "DecodedMessage", "DecodeReport", "CompiledMessage", "CompiledSignal",
            "compile_database", "compile_message", "load_database", "j1939_pgn",
-           "decode_columns", "MessageColumns"]
+           "decode_columns", "MessageColumns", "decode_dump", "TableSink", "with_timebase",
+           "parse_time", "window"]

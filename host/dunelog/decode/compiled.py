@@ -60,7 +60,8 @@ def j1939_pgn(frame_id):
     dp = (fid >> 24) & 0x3
     if isinstance(fid, int):
         return (dp << 16) | (pf << 8) | (ps if pf >= 240 else 0)
-    return (dp << np.uint64(16)) | (pf << np.uint64(8)) | np.where(pf >= 240, ps, 0).astype(np.uint64)
+    return (dp << np.uint64(16)) | (pf << np.uint64(8)) \
+        | np.where(pf >= 240, ps, 0).astype(np.uint64)
 
 
 def _num(x):
@@ -150,7 +151,7 @@ def load_database(path: str | os.PathLike[str]):
     import cantools
     try:
         return cantools.database.load_file(os.fspath(path))
-    except Exception:
+    except Exception:  # noqa: BLE001 - any strict-mode complaint: retry leniently
         return cantools.database.load_file(os.fspath(path), strict=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class DecodedMessage:
     frame_id: np.ndarray
     utc_us: np.ndarray | None          # int64, -1 where unknown; None: no time sync at all
     columns: MessageColumns
-    signals: list[str] | None = None   # output only these (None: all)
+    signals: Collection[str] | None = None   # output only these (None: all)
 
     def __len__(self) -> int:
         return int(self.time_us.shape[0])
@@ -137,7 +137,7 @@ class DecodedMessage:
             return None
         tables = []
         for idx, n, s, v, label in parts:
-            take = (lambda a: a) if idx is None else (lambda a, i=idx: a[i])
+            take = _identity if idx is None else _indexer(idx)
             if timestamp == "utc":
                 ts = _utc_array(None if self.utc_us is None else take(self.utc_us), n)
             else:
@@ -157,6 +157,14 @@ class DecodedMessage:
                 **({"_t": pa.array(take(self.time_us), pa.int64())} if with_time_us else {}),
             }))
         return tables
+
+
+def _identity(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _indexer(idx: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda a: a[idx]
 
 
 def _utc_array(utc_us, n):
@@ -196,8 +204,10 @@ class Decoder:
         self._pgn: list[tuple[int | None, dict]] = []
         self._all: list[tuple[int | None, dict, dict]] = []
         for ch, msgs in self.bindings:
-            ex, pg = {}, {}
-            aex, apg = {}, {}
+            ex: dict[tuple[bool, int], CompiledMessage] = {}
+            pg: dict[int, CompiledMessage] = {}
+            aex: dict[tuple[bool, int], CompiledMessage] = {}
+            apg: dict[int, CompiledMessage] = {}
             for m in msgs:
                 aex.setdefault((m.extended, m.frame_id), m)
                 if m.j1939_pgn is not None:
@@ -344,7 +354,9 @@ class Decoder:
                     fr = _take(fr, np.flatnonzero(~short))
                     if not fr.shape[0]:
                         continue
-            doff = fr.dtype.fields["data"][1]
+            fields = fr.dtype.fields
+            assert fields is not None               # a structured CAN array
+            doff = fields["data"][1]
             isz = fr.dtype.itemsize
             if m.length <= 8 and doff % 8 == 0 and isz % 8 == 0 and fr.flags.c_contiguous:
                 # the first 8 data bytes as one little-endian word, no copy

@@ -26,7 +26,7 @@ class Payload:
                 if le0 is None else le0
             if length < 8:   # bytes beyond the message are ignored, as cantools does
                 self.le0 = self.le0 & _U64((1 << (8 * length)) - 1)
-            self._be0 = None
+            self._be0: np.ndarray | None = None
         else:
             w = ((length + 9 + 7) // 8) * 8
             pad = np.zeros((n, w), np.uint8)
@@ -45,6 +45,7 @@ class Payload:
     def le(self, k: int) -> np.ndarray:
         w = self._le.get(k)
         if w is None:
+            assert self.pad is not None       # only long payloads are read by offset
             w = self._le[k] = np.ascontiguousarray(self.pad[:, k:k + 8]).view("<u8").reshape(self.n)
         return w
 
@@ -57,7 +58,7 @@ class Payload:
 
 def extract_raw(p: Payload, s: CompiledSignal) -> np.ndarray:
     """The raw unsigned bits of signal ``s`` as uint64 (not sign-extended)."""
-    L = s.length
+    L = s.length  # noqa: N806 - the bit length, as in the DBC literature
     mask = _U64((1 << L) - 1)
     if p.pad is None:
         if s.little_endian:
@@ -140,7 +141,7 @@ def decode_columns(msg: CompiledMessage, data: np.ndarray,
         if s.mux_signal is not None and s.mux_ids:
             branch_ids.setdefault(s.mux_signal, set()).update(s.mux_ids)
     bad = None
-    rawbits: dict[str, np.ndarray] = {}      # short plain-integer multiplexers
+    rawbits: dict[str, tuple[np.ndarray, int, bool]] = {}   # short plain-integer multiplexers
     for s in msg.signals:
         raw = extract_raw(p, s)
         num = to_numeric(raw, s)
@@ -184,13 +185,14 @@ def decode_columns(msg: CompiledMessage, data: np.ndarray,
         elif s.choice_keys is not None:
             key = num if num.dtype.kind == "i" else (
                 np.trunc(num).astype(np.int64) if num.dtype.kind == "f" else num.astype(np.int64))
-            keys = s.choice_keys
+            keys, codes = s.choice_keys, s.choice_codes
+            assert keys is not None and codes is not None
             idx = np.searchsorted(keys, key)
             idx_c = np.minimum(idx, len(keys) - 1)
             hit = keys[idx_c] == key
             if num.dtype == np.uint64:
                 hit &= num < np.uint64(1 << 63)
-            out.label_codes[s.name] = np.where(hit, s.choice_codes[idx_c], -1).astype(np.int32)
+            out.label_codes[s.name] = np.where(hit, codes[idx_c], -1).astype(np.int32)
     if bad is not None:
         out.unknown_mux = int(bad.sum())
     return out

@@ -6,7 +6,7 @@
 >>> write_report("report.html", dunelog.open("out/demo/card"), dbc=["dbc/recce.dbc"])
 
 * :mod:`.gather` - one :class:`~.gather.ReportData` from a dump (reuses
-  :func:`dunelog.info.dump_info`, :func:`dunelog.track.track_from_records` and
+  :func:`dunelog.card.info.dump_info`, :func:`dunelog.track.track_from_records` and
   :class:`dunelog.decode.Decoder`);
 * :mod:`.envelope` - min/max/mean buckets that keep a 12-hour dump's plots small;
 * :mod:`.render` - the self-contained HTML page (inline SVG, CSS and script);

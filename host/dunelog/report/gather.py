@@ -1,6 +1,6 @@
-"""Everything the report shows, gathered from a :class:`~dunelog.dump.Dump`.
+"""Everything the report shows, gathered from a :class:`~dunelog.card.dump.Dump`.
 
-Two passes over the dump: :func:`dunelog.info.dump_info` (boots, records, CAN ids and
+Two passes over the dump: :func:`dunelog.card.info.dump_info` (boots, records, CAN ids and
 their per-boot first/last times, overflow totals, integrity problems, time syncs), then
 one pass over the chunks that bins CAN traffic per channel and per id, decodes the chosen
 DBC signals into min/max envelopes, and keeps the non-CAN records for the timeline and for
@@ -16,11 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..card.dump import Dump, can_key
+from ..card.format import CAN_ERR, CAN_EXT
+from ..card.info import dump_info
+from ..card.records import Event, Overflow, SessionStart, Status
 from ..decode import Decoder
-from ..dump import Dump, can_key
-from ..format import CAN_ERR, CAN_EXT
-from ..info import dump_info
-from ..records import Event, Overflow, SessionStart, Status
 from ..track import Track, track_from_records
 from .envelope import BootHistogram, Envelope
 
@@ -170,7 +170,7 @@ def _make_axis(dump: Dump, info: dict) -> TimeAxis:
 
 
 class _Scanned:
-    """``dump`` after a complete pass: :func:`dunelog.info.dump_info` reads its statistics
+    """``dump`` after a complete pass: :func:`dunelog.card.info.dump_info` reads its statistics
     instead of scanning the dump a second time."""
 
     def __init__(self, dump: Dump) -> None:
@@ -322,9 +322,9 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
                         keys_known = np.union1d(keys_known, np.unique(keys[new]))
                         remap = np.searchsorted(keys_known, old)
                         for p in pres.values():     # keep rows in key order
-                            c = np.zeros((keys_known.size, p.counts.shape[1]), np.int64)
-                            c[remap[:p.counts.shape[0]]] = p.counts
-                            p.counts = c
+                            grown = np.zeros((keys_known.size, p.counts.shape[1]), np.int64)
+                            grown[remap[:p.counts.shape[0]]] = p.counts
+                            p.counts = grown
                         kidx = np.searchsorted(keys_known, keys)
                     pk = pres.get(b)
                     if pk is None:
@@ -395,8 +395,8 @@ def gather(dump: Dump, *, dbc: Sequence[str] = (), signals: Sequence[str] | None
             row = pk.counts[r]
             if not row.any():
                 continue
-            p = data.id_presence.setdefault(key, np.zeros(ID_BUCKETS, np.int64))
-            np.add.at(p, idx, row)
+            presence = data.id_presence.setdefault(key, np.zeros(ID_BUCKETS, np.int64))
+            np.add.at(presence, idx, row)
     data.block_times = {b: (np.concatenate(bt_seq[b]), axis.x(b, np.concatenate(bt_us[b])))
                         for b in bt_seq}
     if decoder is not None:

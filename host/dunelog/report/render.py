@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import __version__
-from ..info import type_name
+from ..card.info import type_name
 from ..track import MARK_KINDS
 from .envelope import Envelope
 from .gather import ReportData
@@ -83,8 +83,8 @@ def route_svg(data: ReportData, width: int = 900, height: int = 600) -> tuple[st
     w_m, h_m = max(float(xm.max()), 1.0), max(float(ym.max()), 1.0)
     pad = 0.05 * max(w_m, h_m)
     vw, vh = w_m + 2 * pad, h_m + 2 * pad
-    X = xm + pad
-    Y = h_m + pad - ym                      # north up
+    X = xm + pad                            # noqa: N806 - map coordinates
+    Y = h_m + pad - ym                      # noqa: N806 - north up
     finite = spd[np.isfinite(spd)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 0.0
     vmax = max(vmax, 1.0)
@@ -107,12 +107,12 @@ def route_svg(data: ReportData, width: int = 900, height: int = 600) -> tuple[st
             i = int(idx[0])
             paths[int(cls[i])].append(f"M{X[i]:.1f} {Y[i]:.1f}h0.1")
             continue
-        c = cls[idx[:-1]]
-        brk = np.flatnonzero(np.diff(c)) + 1
-        for a, b in zip(np.r_[0, brk], np.r_[brk, c.size]):
+        runs = cls[idx[:-1]]
+        brk = np.flatnonzero(np.diff(runs)) + 1
+        for a, b in zip(np.r_[0, brk], np.r_[brk, runs.size]):
             pts = idx[a:b + 1]
             d = "M" + " L".join(f"{X[i]:.1f} {Y[i]:.1f}" for i in pts.tolist())
-            paths[int(c[a])].append(d)
+            paths[int(runs[a])].append(d)
     stats["drawn_points"] = drawn
     out = [f'<svg id="route-map" class="route zoomable" viewBox="0 0 {vw:.1f} {vh:.1f}" '
            f'data-km-per-unit="0.001" preserveAspectRatio="xMidYMid meet" '
@@ -227,15 +227,17 @@ def _timeline(data: ReportData) -> list[dict]:
             probs.append({"x": x, "cls": "problem", "label": str(p)})
     lanes.append({"name": "CRC / seq", "items": [], "points": probs})
     fixes, gaps = [], []
-    for s in data.track.segments:
-        if s:
-            fixes.append({"x0": ax.x_scalar(s[0].boot, s[0].time_us),
-                          "x1": ax.x_scalar(s[-1].boot, s[-1].time_us), "cls": "fix",
-                          "label": f"{len(s)} fixes, {s[0].dist_km:.2f}-{s[-1].dist_km:.2f} km"})
-    for a, b, g in zip(data.track.segments, data.track.segments[1:], data.track.gaps):
-        if g.reason == "no_fix" and a and b:
-            gaps.append({"x0": ax.x_scalar(a[-1].boot, a[-1].time_us),
-                         "x1": ax.x_scalar(b[0].boot, b[0].time_us), "cls": "gap",
+    for seg in data.track.segments:
+        if seg:
+            fixes.append({"x0": ax.x_scalar(seg[0].boot, seg[0].time_us),
+                          "x1": ax.x_scalar(seg[-1].boot, seg[-1].time_us), "cls": "fix",
+                          "label": f"{len(seg)} fixes, {seg[0].dist_km:.2f}-"
+                                   f"{seg[-1].dist_km:.2f} km"})
+    for before, after, g in zip(data.track.segments, data.track.segments[1:],
+                                data.track.gaps):
+        if g.reason == "no_fix" and before and after:
+            gaps.append({"x0": ax.x_scalar(before[-1].boot, before[-1].time_us),
+                         "x1": ax.x_scalar(after[0].boot, after[0].time_us), "cls": "gap",
                          "label": f"no fix for {g.duration_s:.1f} s at {g.at_km:.2f} km"})
     lanes.append({"name": "GNSS fix", "items": fixes + gaps, "points": []})
     evs = []
@@ -356,11 +358,11 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         m = env.count > 0
         xs = [_num(v, 13) for v in env.centres()[m].tolist()]
         load = data.bus_bits[ch][m] / bucket_s * 100
-        rate = env.count[m] / bucket_s
+        per_s = env.count[m] / bucket_s
         load_series.append({"name": f"ch {ch} ({data.bitrate_of(ch) / 1000:g} kbit/s)", "x": xs,
                             "mean": [_num(v, 4) for v in load.tolist()]})
         rate_series.append({"name": f"ch {ch}", "x": xs,
-                            "mean": [_num(v, 5) for v in rate.tolist()]})
+                            "mean": [_num(v, 5) for v in per_s.tolist()]})
         em = data.bus_errors[ch] > 0
         if em.any():
             err_series.append({"name": f"ch {ch}", "x": [_num(v, 13) for v in
@@ -458,8 +460,8 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
     w('<div id="timeline" class="timeline" data-chart="timeline"></div>')
     if probs:
         w(f"<details><summary>{len(probs)} integrity problem(s)</summary>"
-          '<div class="tablewrap"><table class="sortable"><thead><tr><th>kind</th><th>file</th><th>offset</th>'
-          "<th>seq</th><th>boot</th><th>message</th></tr></thead><tbody>")
+          '<div class="tablewrap"><table class="sortable"><thead><tr>'
+          "<th>kind</th><th>file</th><th>offset</th><th>seq</th><th>boot</th><th>message</th></tr></thead><tbody>")
         for p in probs:
             w(f"<tr><td>{e(p['kind'])}</td><td>{e(os.path.basename(p['file']))}</td>"
               f"<td>{e(p['offset'])}</td><td>{e(p['seq'])}</td><td>{e(p['boot'])}</td>"
@@ -480,8 +482,9 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
 
     # bus
     w('<section id="bus"><h2>Bus</h2>')
+    rates = ", ".join(f"ch {c}: {data.bitrate_of(c) / 1000:g}" for c in sorted(data.bus_frames))
     w(f'<p class="hint">load = frame bits (no stuff bits: a lower bound) at the nominal rate '
-      f'({", ".join(f"ch {c}: {data.bitrate_of(c) / 1000:g}" for c in sorted(data.bus_frames)) or "-"}'
+      f'({rates or "-"}'
       f' kbit/s; FD data phase {data.data_bitrate / 1e6:g} Mbit/s), averaged over '
       f'{bucket_s:.3g} s buckets</p>')
     w('<div class="chart" data-chart="bus_load"></div><div class="chart" data-chart="bus_rate">'
@@ -493,8 +496,9 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         w('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in id_notes) + "</ul>")
     else:
         w('<p class="hint">no id appeared or vanished mid-drive</p>')
-    w('<div class="tablewrap"><table class="sortable" id="ids"><thead><tr><th>ch</th><th>id</th><th>ext</th>'
-      "<th>frames</th><th>rate (Hz)</th><th>first</th><th>last</th>"
+    w('<div class="tablewrap"><table class="sortable" id="ids"><thead><tr>'
+      "<th>ch</th><th>id</th><th>ext</th><th>frames</th><th>rate (Hz)</th><th>first</th>"
+      "<th>last</th>"
       "<th title=\"buckets without the id between its first and last frame\">silent buckets"
       "</th><th>appeared / vanished</th></tr></thead><tbody>")
     for r in id_rows:
@@ -518,8 +522,8 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
         w('<div class="chart" data-chart="speed_dist"></div>'
           '<div class="chart" data-chart="alt_dist"></div>')
     if tr.waypoints:
-        w('<div class="tablewrap"><table class="sortable" id="waypoints"><thead><tr><th>name</th><th>time</th>'
-          "<th>km</th><th>lat</th><th>lon</th><th>placement</th></tr></thead><tbody>")
+        w('<div class="tablewrap"><table class="sortable" id="waypoints"><thead><tr>'
+          "<th>name</th><th>time</th><th>km</th><th>lat</th><th>lon</th><th>placement</th></tr></thead><tbody>")
         for wp in tr.waypoints:
             t = "-" if wp.time is None else wp.time.strftime("%H:%M:%S")
             w(f"<tr><td>{e(wp.name)}</td><td>{t}</td><td>{wp.dist_km:.3f}</td>"
@@ -550,7 +554,8 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
     w("</section>")
 
     w(f'<section id="made"><h2>Made by</h2><pre class="cmd">{e(cmd)}</pre>'
-      f"<p>dunelog {e(__version__)}, {e(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC'))}"
+      f"<p>dunelog {e(__version__)}, "
+      f"{e(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC'))}"
       "</p></section></main>")
     blob = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     w(f'<script id="dl-data" type="application/json">{blob}</script>')

@@ -1,0 +1,50 @@
+"""The ``dunelog`` command line: one module per command, each with a ``register(sub)``
+that adds its subparser; :mod:`._common` holds what they share."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from .. import __version__
+from . import board, convert, decode, hil, info, ingest, replay, report, track
+from ._common import EXIT_OK, EXIT_UNUSABLE, UnusableInput
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNUSABLE", "UnusableInput"]
+
+#: the command modules, in the order ``dunelog --help`` lists them
+COMMANDS = (info, decode, convert, track, replay, report, hil, board, ingest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (each command module registers its subcommands)."""
+    p = argparse.ArgumentParser(prog="dunelog",
+                                description="dunelog CAN + GNSS logger host tools")
+    p.add_argument("--version", action="version", version=f"dunelog {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for cmd in COMMANDS:
+        cmd.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dunelog`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc: int = args.func(args)
+        return rc
+    except UnusableInput as e:
+        sys.stderr.write(f"dunelog: error: {e}\n")
+        return EXIT_UNUSABLE
+    except BrokenPipeError:
+        # output piped into e.g. `head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("dunelog: interrupted\n")
+        return 130

@@ -1,0 +1,7 @@
+"""``python -m dunelog.cli`` (as ``python -m dunelog``)."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""``dunelog report DUMP [--dbc FILE] -o report.html`` and
+``dunelog plot DUMP --dbc FILE --signal NAME ... -o plot.png|.svg``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from ..report import gather, render_html
+from ..report.gather import DEFAULT_BITRATE, DEFAULT_DATA_BITRATE, DEFAULT_SIGNALS
+from ..report.plot import PLOT_FORMATS, write_plot
+from ._common import EXIT_OK, UnusableInput, open_for_cli
+
+__all__ = ["register", "cmd_report", "cmd_plot", "parse_bitrate"]
+
+
+def parse_bitrate(text: str) -> int | dict[int, int]:
+    """``500000`` (all channels) or ``0=500000,1=1000000`` (per channel); ``k``/``M``
+    suffixes allowed (``500k``, ``1M``)."""
+    def num(s: str) -> int:
+        s = s.strip()
+        mult = {"k": 1_000, "K": 1_000, "m": 1_000_000, "M": 1_000_000}.get(s[-1:], 1)
+        v = int(float(s[:-1] if mult != 1 else s) * mult)
+        if v <= 0:
+            raise ValueError(s)
+        return v
+    try:
+        if "=" not in text:
+            return num(text)
+        out = {}
+        for part in text.split(","):
+            ch, _, r = part.partition("=")
+            out[int(ch)] = num(r)
+        return out
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"bad bit rate {text!r}: give e.g. 500000, 500k or 0=500k,1=1M") from None
+
+
+def _one_bitrate(text: str) -> int:
+    v = parse_bitrate(text)
+    if isinstance(v, dict):
+        raise argparse.ArgumentTypeError("--data-bitrate takes one rate for all channels")
+    return v
+
+
+def _signals(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def _check_dbc(paths: list[str]) -> None:
+    for p in paths:
+        if not os.path.isfile(p):
+            raise UnusableInput(f"no such database: {p}")
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    """The command line that made the report: this process's own arguments when they are
+    the report command (the console script, ``python -m dunelog``), else rebuilt from the
+    parsed options (the API ``main([...])``)."""
+    argv = sys.argv[1:]
+    if "report" in argv and args.output in argv and args.dump in argv:
+        return ["dunelog"] + argv[argv.index("report"):]
+    cmd = ["dunelog", "report", args.dump]
+    for d in args.dbc or []:
+        cmd += ["--dbc", d]
+    for n in args.signal or []:
+        cmd += ["--signal", n]
+    for opt, val, default in (("--bitrate", args.bitrate, DEFAULT_BITRATE),
+                              ("--data-bitrate", args.data_bitrate, DEFAULT_DATA_BITRATE),
+                              ("--gap", args.gap, 2.0), ("--logger", args.logger, None)):
+        if val != default:
+            v = ",".join(f"{k}={r}" for k, r in val.items()) if isinstance(val, dict) else val
+            cmd += [opt, str(v)]
+    return cmd + ["-o", args.output]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Gather the report data of ``args.dump`` and write the HTML page."""
+    if not args.output.lower().endswith((".html", ".htm")):
+        raise UnusableInput(f"report output must end in .html: {args.output}")
+    if args.gap <= 0:
+        raise UnusableInput(f"--gap must be > 0 (got {args.gap})")
+    dbc = args.dbc or []
+    _check_dbc(dbc)
+    t0 = time.monotonic()
+    dump = open_for_cli(args.dump, logger_id=args.logger,
+                        progress=not args.no_progress and sys.stderr.isatty())
+    try:
+        data = gather(dump, dbc=dbc, signals=_signals(args.signal), gap_s=args.gap,
+                      bitrate=args.bitrate, data_bitrate=args.data_bitrate)
+    except ValueError as e:
+        raise UnusableInput(f"{args.dump}: {e}") from None
+    command = _command(args)
+    text = render_html(data, command=command)
+    try:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UnusableInput(f"cannot write {args.output}: {e}") from None
+    if not args.quiet:
+        for n in data.unknown_signals:
+            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
+                             f"database(s)\n")
+        for n in data.missing_signals:
+            sys.stderr.write(f"dunelog: note: signal {n} not plotted: no frames in this "
+                             f"dump\n")
+        s = data.track.summary()
+        sys.stderr.write(
+            f"{args.output}: {len(text) / 1e6:.2f} MB, {data.info['records']:,} records, "
+            f"{data.info['overflow']['total']} dropped, {len(dump.problems)} problem(s), "
+            f"{s['points']} fixes / {s['distance_km']:.3f} km, {len(data.signals)} signal "
+            f"plot(s), {time.monotonic() - t0:.1f} s\n")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Plot the chosen signals of ``args.dump`` to a PNG / SVG / PDF file."""
+    if os.path.splitext(args.output)[1].lower() not in PLOT_FORMATS:
+        raise UnusableInput(f"plot output must end in {', '.join(PLOT_FORMATS)}: {args.output}")
+    _check_dbc(args.dbc)
+    names = _signals(args.signal) or []
+    dump = open_for_cli(args.dump, logger_id=args.logger,
+                        progress=not args.no_progress and sys.stderr.isatty())
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UnusableInput("dunelog plot needs matplotlib: pip install 'dunelog[report]'") \
+            from None
+    try:
+        data = write_plot(args.output, dump, dbc=args.dbc, signals=names, points=args.points)
+    except ValueError as e:
+        raise UnusableInput(f"{args.dump}: {e}") from None
+    except OSError as e:
+        raise UnusableInput(f"cannot write {args.output}: {e}") from None
+    if not args.quiet:
+        for n in data.unknown_signals:
+            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
+                             f"database(s)\n")
+        for n in data.missing_signals:
+            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: no frames in this "
+                             f"dump\n")
+        sys.stderr.write(f"{args.output}: " + ", ".join(
+            f"{s.name} [{s.unit or '-'}] {s.by_time.samples:,} samples" for s in data.signals)
+            + "\n")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add the ``report`` and ``plot`` subcommands to the subparsers action ``sub``."""
+    p = sub.add_parser("report", help="the day's report: one self-contained HTML page "
+                                      "(integrity, bus, route, signals)")
+    p.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML file to write")
+    p.add_argument("--dbc", action="append", metavar="FILE",
+                   help="database for the signal plots (repeatable)")
+    p.add_argument("--signal", action="append", metavar="NAME",
+                   help="signal to plot (repeatable, or a comma list; default: "
+                        + ", ".join(DEFAULT_SIGNALS) + ")")
+    p.add_argument("--bitrate", type=parse_bitrate, default=DEFAULT_BITRATE,
+                   metavar="BPS", help="nominal bit rate for bus load: 500k, or per channel "
+                                       "0=500k,1=1M (default 500k)")
+    p.add_argument("--data-bitrate", type=_one_bitrate, default=DEFAULT_DATA_BITRATE,
+                   metavar="BPS", help="CAN FD data-phase bit rate for bus load (default 2M)")
+    p.add_argument("--gap", type=float, default=2.0, metavar="SECONDS",
+                   help="fix outage that splits the track (default 2)")
+    p.add_argument("--logger", type=int, default=None, help="only this logger id")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.set_defaults(func=cmd_report)
+
+    q = sub.add_parser("plot", help="plot DBC signals of a dump against UTC time "
+                                    "(PNG, SVG or PDF, matplotlib)")
+    q.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
+    q.add_argument("--dbc", action="append", required=True, metavar="FILE",
+                   help="database (repeatable)")
+    q.add_argument("--signal", action="append", required=True, metavar="NAME",
+                   help="signal to plot (repeatable, or a comma list)")
+    q.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="image file: .png, .svg or .pdf")
+    q.add_argument("--points", type=int, default=2000,
+                   help="min/max buckets across the time axis (default 2000)")
+    q.add_argument("--logger", type=int, default=None, help="only this logger id")
+    q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    q.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    q.set_defaults(func=cmd_plot)

@@ -1,0 +1,69 @@
+"""``dunelog track DUMP -o route.gpx|.geojson|.kml``: the route of a dump."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..track import build_track, track_format, write_track
+from ._common import EXIT_OK, UnusableInput, open_for_cli
+
+__all__ = ["register", "cmd_track"]
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    """Build the track of ``args.dump`` and write it to ``args.output``."""
+    try:
+        track_format(args.output)
+    except ValueError as e:
+        raise UnusableInput(str(e)) from None
+    if args.gap <= 0:
+        raise UnusableInput(f"--gap must be > 0 (got {args.gap})")
+    dump = open_for_cli(args.dump, logger_id=args.logger,
+                        progress=not args.no_progress and sys.stderr.isatty())
+    try:
+        track = build_track(dump, gap_s=args.gap)
+    except ValueError as e:
+        raise UnusableInput(f"{args.dump}: {e}") from None
+    if track.n_points == 0:
+        sys.stderr.write(f"dunelog: warning: no valid GNSS fix in {args.dump}; "
+                         f"writing an empty track\n")
+    try:
+        write_track(args.output, track)
+    except OSError as e:
+        raise UnusableInput(f"cannot write {args.output}: {e}") from None
+    for ev in track.unplaced:
+        sys.stderr.write(f"dunelog: warning: mark {ev.text!r} (boot {ev.boot}, "
+                         f"{ev.time_us / 1e6:.3f} s) not placed: no fix in its boot\n")
+    problems = dump.problems
+    if problems and not args.quiet:
+        for p in problems[:10]:
+            sys.stderr.write(f"dunelog: warning: {p}\n")
+        if len(problems) > 10:
+            sys.stderr.write(f"dunelog: warning: ... and {len(problems) - 10} more integrity "
+                             f"problem(s); see `dunelog info`\n")
+    if not args.quiet:
+        s = track.summary()
+        excl = s["excluded_fixes"]
+        sys.stderr.write(
+            f"{args.output}: {s['points']} points in {s['segments']} segment(s), "
+            f"{s['distance_km']:.3f} km, {s['waypoints']} waypoint(s), {s['gaps']} gap(s)"
+            + (f", {excl} no-fix record(s) excluded" if excl else "") + "\n")
+    return EXIT_OK
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``track`` subcommand to the subparsers action ``sub``."""
+    p = sub.add_parser("track", help="GNSS track and marks of a dump as GPX, GeoJSON or KML")
+    p.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file; format from the suffix: .gpx, .geojson (.json), .kml")
+    p.add_argument("--gap", type=float, default=2.0, metavar="SECONDS",
+                   help="start a new segment after more than this without a valid fix "
+                        "(default 2)")
+    p.add_argument("--logger", type=int, default=None, help="only this logger id")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary or warnings")
+    p.set_defaults(func=cmd_track)
+    return p

@@ -1,0 +1,53 @@
+"""Read frames from any source: a :class:`~dunelog.card.dump.Dump`, a dunelog path, or a
+log another tool wrote (the reader is picked by :func:`~dunelog.io.base.reader_for`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Union
+
+import can
+
+from ..card.dump import Dump
+from ..frames import DEFAULT_MESSAGES_PER_CHUNK, FrameChunk, chunk_to_messages
+from .base import FrameReader, Progress, SourceError, reader_for
+from .dlg import dump_chunks
+
+__all__ = ["iter_frame_chunks", "iter_messages", "open_reader", "Source"]
+
+#: what the readers take: an open dump, or a path
+Source = Union[Dump, str, "os.PathLike[str]"]
+
+
+def open_reader(path: str | os.PathLike[str], *, progress: Progress | None = None
+                ) -> FrameReader:
+    """The reader of ``path`` (:class:`SourceError` if it does not exist)."""
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise SourceError(f"no such file or directory: {p}")
+    return reader_for(p)(p, progress=progress)
+
+
+def iter_frame_chunks(source: Source, *, progress: Progress | None = None,
+                      size: int = DEFAULT_MESSAGES_PER_CHUNK) -> Iterator[FrameChunk]:
+    """Frames of ``source`` (a :class:`~dunelog.Dump`, a dunelog path, or a path of any
+    log python-can reads) as :class:`~dunelog.frames.FrameChunk` arrays, streaming.
+    ``progress(bytes_done, bytes_total)`` is called while a dump is read."""
+    if isinstance(source, Dump):
+        yield from dump_chunks(source, progress)
+    else:
+        yield from open_reader(source, progress=progress).chunks(size)
+
+
+def iter_messages(source: Source, *, progress: Progress | None = None
+                  ) -> Iterator[can.Message]:
+    """Frames of ``source`` as :class:`can.Message` objects, in order.
+
+    ``source`` is a :class:`~dunelog.Dump`, a dunelog segment/directory/dump tree, or any
+    log python-can reads.  Timestamps: see :mod:`dunelog.frames`.
+    """
+    if isinstance(source, Dump):
+        for chunk in dump_chunks(source, progress):
+            yield from chunk_to_messages(chunk)
+    else:
+        yield from open_reader(source, progress=progress).messages()

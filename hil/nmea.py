@@ -1,16 +1,38 @@
 """NMEA 0183 sentences for the rig's GNSS input (CPython side): one epoch of GGA, RMC,
-VTG, GSA and ZDA for a given position and UTC time, with valid checksums."""
+VTG, GSA and ZDA for a given position and UTC time, with valid checksums.
+
+This is also the one NMEA checksum and framing of the CPython tests (the HIL rig's tests,
+tests/fw/gnss_captures/make_captures.py): :func:`checksum`, :func:`sentence`,
+:func:`parse`. The MicroPython tests (tests/fw/mp_test_gnss*.py) keep their own copy:
+they run under MicroPython, without this package."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 
+def checksum(body: str | bytes) -> int:
+    """The NMEA checksum of a sentence body (between '$' and '*'): XOR of its bytes."""
+    cs = 0
+    for ch in body.encode() if isinstance(body, str) else body:
+        cs ^= ch
+    return cs
+
+
 def sentence(body: str) -> bytes:
     """'GNGGA,...' -> b'$GNGGA,...*CS\\r\\n'."""
-    cs = 0
-    for ch in body.encode():
-        cs ^= ch
-    return f"${body}*{cs:02X}\r\n".encode()
+    return f"${body}*{checksum(body):02X}\r\n".encode()
+
+
+def parse(line: bytes) -> bytes:
+    """The body of one framed sentence (``$body*CS``, CRLF optional); ValueError if the
+    framing or the checksum is wrong."""
+    line = line.rstrip(b"\r\n")
+    if not line.startswith(b"$") or line[-3:-2] != b"*":
+        raise ValueError(f"not a framed NMEA sentence: {line!r}")
+    body, cs = line[1:-3], line[-2:]
+    if int(cs, 16) != checksum(body):
+        raise ValueError(f"bad checksum {cs.decode()} (want {checksum(body):02X}): {line!r}")
+    return body
 
 
 def _coord(v_1e7: int, lat: bool) -> tuple[str, str]:
@@ -52,7 +74,8 @@ def ms_of_day(utc: datetime) -> int:
     return ((utc.hour * 60 + utc.minute) * 60 + utc.second) * 1000 + utc.microsecond // 1000
 
 
-__all__ = ["sentence", "epoch", "no_fix_epoch", "days", "ms_of_day", "timedelta"]
+__all__ = ["checksum", "sentence", "parse", "epoch", "no_fix_epoch", "days", "ms_of_day",
+           "timedelta"]
 
 
 def no_fix_epoch(utc: datetime, talker: str = "GN") -> bytes:

@@ -289,7 +289,7 @@ def test_status_shows_gnss_fix_and_check_runs_on_the_board(ptyboard: PtyBoard,
         assert (st["fix_type"], st["sats"], st["hdop"]) == (2, 11, 0.9), st
         assert st["errors"] == 0 and st["uptime_s"] >= 1
         bad = write_cfg(tmp_path / "bad.json", {"gnss": {"baud": 1234}})
-        r = cli("config", "check", str(bad), "--board", ptyboard.port)
+        r = cli("config", "check", str(bad), "--port", ptyboard.port)
         assert r.returncode == 3 and "gnss.baud: 1234 not one of" in r.stderr
         assert "checked by board" in r.stderr
         assert status(ptyboard.port)["fix_type"] == 2                # logging again

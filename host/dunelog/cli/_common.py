@@ -1,20 +1,30 @@
-"""What every ``dunelog`` command shares: exit codes, the one-line error, the progress
-printer, opening a dump for a command."""
+"""What every ``dunelog`` command shares: exit codes, the one-line error, the progress bar,
+the arguments every command spells the same way (the input, ``--port``, ``--progress``),
+hidden deprecated spellings, the examples at the end of ``--help``, opening a dump."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable, TextIO
 
 from ..card.dump import Dump
+from ..tech.board import BoardError, board_ports, find_port
 
-__all__ = ["EXIT_OK", "EXIT_UNUSABLE", "UnusableInput", "progress_printer", "open_for_cli",
-           "error", "say", "show_progress"]
+__all__ = ["EXIT_OK", "EXIT_UNUSABLE", "UnusableInput", "open_for_cli", "error", "say",
+           "want_progress", "ByteProgress", "progress_bar", "add_input", "add_port",
+           "add_progress", "add_deprecated", "deprecated", "add_command", "resolve_port",
+           "INPUT_HELP", "LOG_INPUT_HELP"]
 
 EXIT_OK = 0
 #: the input (or an option) cannot be used at all
 EXIT_UNUSABLE = 2
+
+#: help of the positional INPUT, the same in every command that reads a dump
+INPUT_HELP = "dunelog dump: a segment file (.dlg), a directory of them or an SD-dump tree"
+#: ... and in the commands that also read any log python-can reads
+LOG_INPUT_HELP = INPUT_HELP + ", or a log python-can reads (.blf .asc .trc .log .mf4 ...)"
 
 
 class UnusableInput(Exception):
@@ -35,34 +45,184 @@ def say(msg: str) -> None:
     sys.stderr.flush()
 
 
-def show_progress(no_progress: bool) -> bool:
-    """Whether to show progress: not ``--no-progress`` and stderr is a terminal."""
-    return not no_progress and sys.stderr.isatty()
+def deprecated(old: str, new: str) -> None:
+    """The one-line warning for a deprecated spelling."""
+    sys.stderr.write(f"dunelog: warning: {old} is deprecated, use {new}\n")
 
 
-def progress_printer() -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback printing ``reading NN%`` on stderr."""
-    last = [-1]
-
-    def show(done: int, total: int) -> None:
-        pct = 100 * done // total if total else 100
-        if pct != last[0]:
-            last[0] = pct
-            sys.stderr.write(f"\rreading {pct:3d}%")
-            if done >= total:
-                sys.stderr.write("\r" + " " * 16 + "\r")
-            sys.stderr.flush()
-
-    return show
+# ---------------------------------------------------------------------------- arguments
+def add_command(sub: Any, name: str, *, help: str, examples: str,  # noqa: A002
+                description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` ends with ``examples`` (two or three real command
+    lines, kept as written)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+        epilog="examples:\n" + examples.strip("\n"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return p
 
 
-def open_for_cli(path: str, *, logger_id: int | None = None, progress: bool = False) -> Dump:
-    """Open ``path`` as a dump or raise :class:`UnusableInput` with a clear message."""
+def add_input(p: argparse.ArgumentParser, *, logs: bool = False,
+              help: str | None = None) -> None:  # noqa: A002
+    """The positional ``INPUT`` (``args.input``), with the same wording everywhere."""
+    p.add_argument("input", metavar="INPUT",
+                   help=help or (LOG_INPUT_HELP if logs else INPUT_HELP))
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress`` (``args.progress``: True, False, or None = a bar
+    on stderr when it is a terminal)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show a progress bar on stderr even when it is not a terminal")
+    g.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (default: a bar when stderr is a terminal and "
+                        "the output is not --json)")
+
+
+def _port_completer(**_: Any) -> list[str]:
+    return board_ports()
+
+
+def add_port(p: argparse.ArgumentParser, help: str | None = None) -> None:  # noqa: A002
+    """``--port`` (``args.port``): the board's serial device; found when there is one."""
+    a = p.add_argument("--port", metavar="DEVICE", default=None,
+                       help=help or "the board's serial device, e.g. /dev/ttyACM0 (default: "
+                                    "the only USB serial port that looks like a board)")
+    a.completer = _port_completer  # type: ignore[attr-defined]   # for argcomplete
+
+
+def add_deprecated(p: argparse.ArgumentParser, old: str, new: str, *, dest: str,
+                   action: str = "store", **kw: Any) -> None:
+    """A hidden old spelling ``old`` of ``new``: stores into ``dest`` like ``action``
+    would and prints a one-line deprecation warning when used."""
+    base: type[argparse.Action] = p._registry_get("action", action, action)
+
+    class Deprecated(base):  # type: ignore[valid-type,misc]
+        def __call__(self, parser: Any, ns: Any, values: Any,
+                     option_string: str | None = None) -> None:
+            deprecated(option_string or old, new)
+            super().__call__(parser, ns, values, option_string)
+
+    p.add_argument(old, dest=dest, action=Deprecated, help=argparse.SUPPRESS, **kw)
+
+
+def resolve_port(args: argparse.Namespace, *, quiet: bool = False) -> str:
+    """``args.port``, or the one board found (said on stderr); :class:`UnusableInput`
+    when there is none or several."""
+    if args.port:
+        return str(args.port)
+    try:
+        port = find_port(None)
+    except BoardError as e:
+        raise UnusableInput(str(e)) from None
+    if not quiet:
+        say(f"using {port} (the only board found)")
+    args.port = port
+    return port
+
+
+# ---------------------------------------------------------------------------- progress
+def want_progress(args: argparse.Namespace, stream: TextIO | None = None) -> bool:
+    """Whether to show a progress bar: ``--progress`` always, ``--no-progress`` never,
+    else when stderr is a terminal and the command does not print ``--json``."""
+    forced = getattr(args, "progress", None)
+    if forced is not None:
+        return bool(forced)
+    if getattr(args, "json", False):
+        return False
+    return (stream or sys.stderr).isatty()
+
+
+class ByteProgress:
+    """One tqdm bar (bytes, rate, ETA) over a whole job on stderr, fed by the
+    ``progress(bytes_done, bytes_total)`` callbacks of :class:`~dunelog.card.dump.Dump`.
+
+    A job may read the dump more than once (``decode`` scans it for the time base, then
+    decodes it): give ``passes`` and the bar runs over ``passes * total`` bytes, a new pass
+    starting where the last one ended.  The bar never goes backwards, whatever it is fed.
+    """
+
+    def __init__(self, desc: str, *, passes: int = 1, total: int | None = None,
+                 unit: str = "B", file: TextIO | None = None, delay: float = 0.3) -> None:
+        from tqdm import tqdm
+        self.passes = max(1, passes)
+        self._pass = 0
+        self._last = 0
+        self._total = 0
+        self.file = file or sys.stderr
+        self.bar = tqdm(desc=desc, total=total, unit=unit, unit_scale=True,
+                        unit_divisor=1024 if unit == "B" else 1000, file=self.file,
+                        leave=False, dynamic_ncols=True, mininterval=0.2,
+                        delay=delay)        # no flash for a job done at once
+
+    @property
+    def position(self) -> float:
+        return float(self.bar.n)
+
+    def __call__(self, done: int, total: int) -> None:
+        if total != self._total:
+            self._total = total
+            self.bar.total = total * self.passes
+        if done < self._last and self._pass + 1 < self.passes:
+            self._pass += 1                      # the next pass over the dump
+        self._last = done
+        self.advance_to(self._pass * total + done)
+
+    def advance_to(self, pos: float) -> None:
+        """Move the bar to ``pos`` (never back, never past its total)."""
+        if self.bar.total is not None:
+            pos = min(pos, self.bar.total)
+        if pos > self.bar.n:
+            self.bar.update(pos - self.bar.n)
+
+    def write(self, msg: str) -> None:
+        """One line on the bar's stream, the bar redrawn below it."""
+        self.bar.write(msg, file=self.file)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> ByteProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _NoProgress:
+    """Stands for the bar when none is shown (``with progress_bar(...) as bar``)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def progress_bar(args: argparse.Namespace, desc: str, *, passes: int = 1,
+                 ) -> ByteProgress | _NoProgress:
+    """A :class:`ByteProgress` if :func:`want_progress`, else a stand-in; use it as
+    ``with progress_bar(args, "reading") as bar: ... progress=bar ...`` (bar is None when
+    no bar is shown)."""
+    if not want_progress(args):
+        return _NoProgress()
+    forced = getattr(args, "progress", None) is True
+    return ByteProgress(desc, passes=passes, delay=0.0 if forced else 0.3)
+
+
+# ---------------------------------------------------------------------------- input
+def open_for_cli(path: str, *, logger_id: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> Dump:
+    """Open ``path`` as a dump or raise :class:`UnusableInput` with a clear message;
+    ``progress(bytes_done, bytes_total)`` is called during its passes."""
     if not os.path.exists(path):
         raise UnusableInput(f"no such file or directory: {path}")
     try:
-        dump = Dump(path, logger_id=logger_id,
-                    progress=progress_printer() if progress else None)
+        dump = Dump(path, logger_id=logger_id, progress=progress)
     except OSError as e:
         raise UnusableInput(f"cannot read {path}: {e}") from None
     if not dump.segments:

@@ -16,7 +16,14 @@ from ..tech.board import Board, BoardError
 from ..tech.config import ConfigError, check_config, check_text, effective_diff, new_config
 from ..tech.deploy import deploy, rollback, stage_and_swap, wait_logging
 from ..tech.status import format_status, sample, with_rates
-from ._common import error, say
+from ._common import (
+    add_command,
+    add_deprecated,
+    add_port,
+    error,
+    resolve_port,
+    say,
+)
 
 __all__ = ["register", "cmd_deploy", "cmd_status", "cmd_config"]
 
@@ -39,6 +46,9 @@ def _checked(path: str, engine: str = "auto"):
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Build, stage, verify, swap, restart, confirm."""
+    if not args.rollback and not args.board:
+        return error("deploy needs --board esp32|stm32|unix")
+    resolve_port(args, quiet=args.quiet)
     if args.rollback:
         try:
             st = rollback(args.port, timeout=args.timeout, say=say,
@@ -48,8 +58,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"rolled back {args.port}: firmware {st.get('firmware')}, config crc "
               f"{st.get('config_hash')}, logging (boot {st.get('boot')})")
         return 0
-    if not args.board:
-        return error("deploy needs --board esp32|stm32|unix")
     cfg = chash = None
     if args.config:
         c = _checked(args.config)
@@ -75,6 +83,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Live view, or one JSON reading."""
+    resolve_port(args)
     try:
         prev = sample(args.port, args.timeout)
         if prev is None:
@@ -106,6 +115,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     """config new|check|diff|push|pull."""
+    if args.action in ("diff", "push", "pull") or \
+            (args.action == "check" and (args.port or args.engine == "board")):
+        resolve_port(args)
     try:
         if args.action == "new":
             text = new_config(args.template, logger_id=args.logger_id, vehicle=args.vehicle)
@@ -123,8 +135,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         if args.action == "check":
             code = 0
             for path in args.files:
-                r = check_config(path, engine="board" if args.board else args.engine,
-                                 port=args.board)
+                r = check_config(path, engine="board" if args.port else args.engine,
+                                 port=args.port)
                 if r.ok:
                     print(f"{path}: ok (crc {r.hash}, checked by {r.engine})")
                 else:
@@ -197,59 +209,104 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``deploy``, ``status`` and ``config`` to the subparsers action ``sub``."""
-    p = sub.add_parser("deploy", help="build and install firmware (+ config) on a board "
-                                      "over USB, verify by hash, confirm it logs")
-    p.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyACM0")
-    p.add_argument("--board", choices=["esp32", "stm32", "unix"], help="required (except "
-                                                                        "with --rollback)")
+    p = add_command(sub, "deploy", help="build and install firmware (+ config) on a board "
+                                        "over USB, verify by hash, confirm it logs",
+                    examples="""\
+  dunelog deploy --board stm32 --config configs/204.json
+  dunelog deploy --board esp32 --port /dev/ttyUSB0 --firmware ../dunelog-2.1/firmware
+  dunelog deploy --rollback
+""")
+    add_port(p)
+    p.add_argument("--board", choices=["esp32", "stm32", "unix"],
+                   help="board type; must match the board's sys.platform (required, except "
+                        "with --rollback)")
     p.add_argument("--config", metavar="FILE", help="config to install with it (checked first)")
     p.add_argument("--firmware", metavar="DIR", help="firmware source (default: this "
                                                        "checkout's firmware/)")
-    p.add_argument("--stamp", help="version stamp (default: from git)")
+    p.add_argument("--stamp", metavar="VERSION", help="version stamp (default: from git)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--mpy", action="store_true", help="unix: compile to .mpy (x64) too")
     g.add_argument("--source", action="store_true", help="ship .py source, not .mpy")
     p.add_argument("--force", action="store_true", help="copy every file, changed or not")
-    p.add_argument("--timeout", type=float, default=20.0,
+    p.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
                    help="seconds to wait for logging to start (default 20)")
     p.add_argument("--no-rollback", action="store_true",
                    help="keep the new firmware even if it does not start logging")
     p.add_argument("--rollback", action="store_true",
                    help="put back what the last deploy or config push replaced, and restart")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the final line")
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("status", help="live status of a logger on USB (--once --json for "
-                                      "scripts)")
-    p.add_argument("--port", required=True)
+    p = add_command(sub, "status", help="live status of a logger on USB (--once --json for "
+                                        "scripts)", examples="""\
+  dunelog status
+  dunelog status --port /dev/ttyACM0 --interval 2
+  dunelog status --once --json
+""")
+    add_port(p)
     p.add_argument("--once", action="store_true", help="one reading, then exit")
-    p.add_argument("--json", action="store_true", help="with --once: JSON")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
-    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    p.add_argument("--json", action="store_true", help="with --once: JSON on stdout")
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between readings (default 1)")
+    p.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
+                   help="seconds to wait for an answer (default 3)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("config", help="board configs: new, check, diff, push, pull")
+    p = add_command(sub, "config", help="board configs: new, check, diff, push, pull",
+                    examples="""\
+  dunelog config new --logger-id 204 --vehicle T1-204 -o configs/204.json
+  dunelog config check configs/*.json
+  dunelog config push configs/204.json
+""")
     cs = p.add_subparsers(dest="action", metavar="ACTION")
     cs.required = True
-    q = cs.add_parser("new", help="a config for one vehicle from a template")
-    q.add_argument("--logger-id", type=int, required=True)
-    q.add_argument("--vehicle", required=True)
-    q.add_argument("--template", default="recce", help="template name or .json file")
-    q.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
-    q.add_argument("--force", action="store_true")
-    q = cs.add_parser("check", help="validate with the firmware's own validator")
-    q.add_argument("files", nargs="+", metavar="FILE")
-    q.add_argument("--engine", choices=["auto", "micropython", "cpython"], default="auto")
-    q.add_argument("--board", metavar="PORT", help="run the validator on this board")
-    q = cs.add_parser("diff", help="compare a config with the one a board runs")
-    q.add_argument("file", metavar="FILE")
-    q.add_argument("--port", required=True)
-    q = cs.add_parser("push", help="install a config on a board (checked, staged, "
-                                   "verified), restart, confirm")
-    q.add_argument("file", metavar="FILE")
-    q.add_argument("--port", required=True)
-    q.add_argument("--timeout", type=float, default=20.0)
-    q = cs.add_parser("pull", help="read the config a board has")
-    q.add_argument("--port", required=True)
-    q.add_argument("-o", "--output", help="file to write (default stdout)")
+    q = add_command(cs, "new", help="a config for one vehicle from a template", examples="""\
+  dunelog config new --logger-id 204 --vehicle T1-204 -o configs/204.json
+  dunelog config new --logger-id 7 --vehicle bench --template bench.json -o -
+""")
+    q.add_argument("--logger-id", type=int, required=True, metavar="ID",
+                   help="the logger id this config gives the board")
+    q.add_argument("--vehicle", required=True, metavar="NAME",
+                   help="vehicle name written into each segment header")
+    q.add_argument("--template", default="recce", metavar="NAME",
+                   help="template name or .json file (default recce)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="file to write (- for stdout)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing FILE")
+    q = add_command(cs, "check", help="validate with the firmware's own validator",
+                    examples="""\
+  dunelog config check configs/204.json configs/205.json
+  dunelog config check configs/204.json --engine cpython
+  dunelog config check configs/204.json --port /dev/ttyACM0
+""")
+    q.add_argument("files", nargs="+", metavar="FILE", help="config files to check")
+    q.add_argument("--engine", choices=["auto", "micropython", "cpython", "board"],
+                   default="auto",
+                   help="where the validator runs: auto (MicroPython if installed, else "
+                        "CPython), micropython, cpython, or board (the board on --port)")
+    add_port(q, help="run the validator on the board on this serial device (it restarts "
+                     "after); with --engine board and no --port: the only board found")
+    add_deprecated(q, "--board", "--port", dest="port")
+    q = add_command(cs, "diff", help="compare a config with the one a board runs",
+                    examples="""\
+  dunelog config diff configs/204.json
+  dunelog config diff configs/204.json --port /dev/ttyACM0
+""")
+    q.add_argument("file", metavar="FILE", help="the config file to compare")
+    add_port(q)
+    q = add_command(cs, "push", help="install a config on a board (checked, staged, "
+                                     "verified), restart, confirm", examples="""\
+  dunelog config push configs/204.json
+  dunelog config push configs/204.json --port /dev/ttyACM0 --timeout 40
+""")
+    q.add_argument("file", metavar="FILE", help="the config file to install")
+    add_port(q)
+    q.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                   help="seconds to wait for logging to start (default 20)")
+    q = add_command(cs, "pull", help="read the config a board has", examples="""\
+  dunelog config pull
+  dunelog config pull --port /dev/ttyACM0 -o configs/204-board.json
+""")
+    add_port(q)
+    q.add_argument("-o", "--output", metavar="FILE", help="file to write (default stdout)")
     p.set_defaults(func=cmd_config)

@@ -4,12 +4,13 @@ Parquet or CSV (format from OUT's suffix; no DBC needed)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
 
 from ..io import SourceError, is_dunelog_input, supported_suffixes, write_frames, writer_for
-from ._common import EXIT_OK, UnusableInput, progress_printer
+from ._common import EXIT_OK, UnusableInput, add_command, add_input, add_progress, progress_bar
 
 __all__ = ["register", "cmd_convert"]
 
@@ -25,10 +26,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UnusableInput(str(e)) from None
     if os.path.abspath(src) == os.path.abspath(out):
         raise UnusableInput(f"{out}: output would overwrite the input")
-    show = not args.no_progress and sys.stderr.isatty()
-    progress = progress_printer() if show and is_dunelog_input(src) else None
     try:
-        res = write_frames(out, src, progress=progress)
+        with progress_bar(args, "converting") if is_dunelog_input(src) \
+                else contextlib.nullcontext() as bar:
+            res = write_frames(out, src, progress=bar)
     except SourceError as e:
         raise UnusableInput(str(e)) from None
     except OSError as e:
@@ -50,14 +51,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add the ``convert`` subcommand to the ``dunelog`` subparsers ``sub``."""
     sufs = " ".join(supported_suffixes())
-    p = sub.add_parser(
-        "convert", help="raw CAN frames to BLF/ASC/TRC/candump log/MF4/Parquet/CSV",
+    p = add_command(
+        sub, "convert", help="raw CAN frames to BLF/ASC/TRC/candump log/MF4/Parquet/CSV",
         description="Convert the CAN frames of a dunelog dump (segment file, directory or "
                     "SD-dump tree) or of any log python-can reads to another format, "
-                    f"chosen by OUT's suffix ({sufs}).")
-    p.add_argument("input", metavar="INPUT",
-                   help="dunelog dump/segment/directory, or a .blf/.asc/.trc/.log/.mf4/... log")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help=f"output file ({sufs})")
-    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+                    f"chosen by OUT's suffix ({sufs}).", examples="""\
+  dunelog convert /media/sd/dunelog -o day2.blf
+  dunelog convert B00012_S0003.dlg -o stage3.mf4
+  dunelog convert day2.asc -o day2.parquet -q
+""")
+    add_input(p, logs=True)
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help=f"output file, format by suffix ({sufs})")
+    add_progress(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     p.set_defaults(func=cmd_convert)

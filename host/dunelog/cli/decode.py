@@ -1,5 +1,8 @@
 """``dunelog decode INPUT --dbc FILE [--dbc FILE2 --channel N] -o OUT``: DBC-decode a dump.
 
+``--ids`` are CAN frame ids and id ranges (``0x100,0x200-0x2FF``), as in ``replay``;
+``--messages`` are message names; ``--signal`` are signal names, as in ``report``/``plot``.
+
 Output by OUT's suffix: ``.parquet`` (default layout wide: OUT is a directory with one
 Parquet file per message; ``--layout long``: one Parquet file) and ``.csv`` (default layout
 long: one CSV file; ``--layout wide``: OUT is a directory with one CSV per message).
@@ -17,7 +20,18 @@ from typing import Any
 from ..card.dump import Dump
 from ..decode import Decoder, decode_dump, load_database, parse_time, with_timebase
 from ..io import iter_frame_chunks, write_frames
-from ._common import EXIT_OK, UnusableInput, open_for_cli, progress_printer
+from ..io.replay import parse_ids
+from ._common import (
+    EXIT_OK,
+    UnusableInput,
+    add_command,
+    add_deprecated,
+    add_input,
+    add_progress,
+    deprecated,
+    open_for_cli,
+    progress_bar,
+)
 
 __all__ = ["register", "cmd_decode"]
 
@@ -43,11 +57,15 @@ class _ChannelAction(argparse.Action):
 
 def register(sub: Any) -> None:
     """Add the ``decode`` subcommand to the subparsers object ``sub``."""
-    p = sub.add_parser("decode", help="decode CAN signals with DBC/ARXML/KCD/SYM databases "
-                                      "to Parquet or CSV")
-    p.add_argument("input", metavar="INPUT", help="segment file, directory or SD-dump tree, "
-                                                  "or a log python-can reads (.blf .asc .trc "
-                                                  ".log .mf4)")
+    p = add_command(sub, "decode", help="decode CAN signals with DBC/ARXML/KCD/SYM databases "
+                                        "to Parquet or CSV", examples="""\
+  dunelog decode /media/sd/dunelog --dbc dbc/recce.dbc -o day2.parquet
+  dunelog decode B00012_S0003.dlg --dbc dbc/recce.dbc -o wheels.csv \\
+      --messages WheelSpeeds --signal WheelSpeedFL,WheelSpeedFR --start 60 --end 120
+  dunelog decode day2.blf --dbc dbc/recce.dbc --dbc dbc/obd2.dbc --channel 1 \\
+      --ids 0x100-0x1FF -o day2.csv
+""")
+    add_input(p, logs=True)
     p.add_argument("--dbc", action=_DbcAction, metavar="FILE", required=True,
                    help="database (DBC, ARXML, KCD, SYM); repeatable")
     p.add_argument("--channel", action=_ChannelAction, type=int, metavar="N",
@@ -55,33 +73,67 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output; format by suffix: .parquet (wide, a directory of one file "
                         "per message) or .csv (long)")
-    p.add_argument("--ids", nargs="+", metavar="ID",
-                   help="only these messages (frame ids like 0x1A0 or names; comma lists ok)")
-    p.add_argument("--signals", nargs="+", metavar="NAME",
-                   help="only these signals (comma lists ok)")
+    p.add_argument("--ids", nargs="+", action="extend", metavar="IDS",
+                   help="only messages with these CAN frame ids: ids and inclusive ranges, "
+                        "e.g. 0x100,0x200-0x2FF (comma lists ok; repeatable)")
+    p.add_argument("--messages", nargs="+", action="extend", metavar="NAME",
+                   help="only these messages, by name (comma lists ok; repeatable)")
+    p.add_argument("--signal", nargs="+", action="extend", metavar="NAME",
+                   help="only these signals (comma lists ok; repeatable)")
+    add_deprecated(p, "--signals", "--signal", dest="signal", action="extend", nargs="+")
     p.add_argument("--start", metavar="S", help="window start: seconds since boot, or an "
                                                 "ISO 8601 UTC time (needs time sync)")
     p.add_argument("--end", metavar="S", help="window end (exclusive), as --start")
     p.add_argument("--layout", choices=("wide", "long"), default=None,
                    help="wide: one column per signal; long: one row per value "
                         "(default: wide for .parquet, long for .csv)")
-    p.add_argument("--logger", type=int, default=None, help="only this logger id")
-    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    p.add_argument("--logger", type=int, default=None, metavar="ID",
+                   help="only the segments of this logger id")
+    add_progress(p)
     p.set_defaults(func=cmd_decode, dbcs=None)
 
 
 def _split(xs: list[str] | None) -> list[str] | None:
-    return [y for x in xs or [] for y in x.split(",") if y] or None
+    return [y.strip() for x in xs or [] for y in x.split(",") if y.strip()] or None
+
+
+def _is_id(text: str) -> bool:
+    try:
+        parse_ids(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _selection(args: argparse.Namespace, dbs: list) -> list[int | str] | None:
+    """The ``ids`` of :class:`~dunelog.decode.Decoder`: the database frame ids in the
+    ``--ids`` ranges, plus the ``--messages`` names (None: every message).  A name given
+    to ``--ids`` (the old meaning) still selects that message, with a warning."""
+    ids, names = [], list(_split(args.messages) or [])
+    for item in _split(args.ids) or []:
+        if _is_id(item):
+            ids.extend(parse_ids(item))
+        else:
+            deprecated(f"a message name in --ids ({item})", f"--messages {item}")
+            names.append(item)
+    if not ids and not names:
+        return None
+    out: list[int | str] = list(names)
+    for db, _ in dbs:
+        out.extend(m.frame_id for m in db.messages if any(m.frame_id in r for r in ids))
+    if ids and len(out) == len(names):
+        out.append(-1)                       # ranges matching no message: select none
+    return out
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode ``args.input`` with the databases into ``args.output``."""
     out = args.output
     suffix = os.path.splitext(out)[1].lower()
-    progress = not args.no_progress and sys.stderr.isatty()
     if suffix in FRAME_SUFFIXES:
-        n = write_frames(out, open_for_cli(args.input, logger_id=args.logger,
-                                           progress=progress)).frames
+        with progress_bar(args, "converting") as bar:
+            n = write_frames(out, open_for_cli(args.input, logger_id=args.logger,
+                                               progress=bar)).frames
         sys.stderr.write(f"wrote {n} raw CAN frame(s) to {out} "
                          f"(no signal decoding for {suffix}; the DBC is not used)\n")
         return EXIT_OK
@@ -100,9 +152,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as e:
         raise UnusableInput(str(e)) from None
-    decoder = Decoder(dbs, ids=_split(args.ids), signals=_split(args.signals))
+    decoder = Decoder(dbs, ids=_selection(args, dbs), signals=_split(args.signal))
     if not decoder.messages:
-        raise UnusableInput("no message of the database(s) matches --ids/--signals")
+        raise UnusableInput("no message of the database(s) matches --ids/--messages/--signal")
     foreign = os.path.isfile(args.input) and not args.input.lower().endswith(".dlg")
     dump: Dump | None = None
     if foreign:
@@ -112,9 +164,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
         except Exception as e:  # noqa: BLE001 - the reader's own errors name the file
             raise UnusableInput(f"cannot read {args.input}: {e}") from None
     else:
-        dump = open_for_cli(args.input, logger_id=args.logger, progress=progress)
-        res = decode_dump(dump, decoder, out, layout=args.layout, start=start, end=end,
-                          progress=progress_printer() if progress else None)
+        # decode_dump reads the dump twice (time base, then frames): one bar over both
+        with progress_bar(args, "decoding", passes=2) as bar:
+            dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+            res = decode_dump(dump, decoder, out, layout=args.layout, start=start, end=end,
+                              progress=bar)
     rep = res["report"]
     sys.stderr.write(f"decoded {rep.decoded} of {rep.frames} frame(s) into {res['rows']} "
                      f"row(s), {len(res['files'])} file(s) ({res['layout']}, "

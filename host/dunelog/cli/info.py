@@ -1,4 +1,4 @@
-"""``dunelog info DUMP [--json]``: segments, boots, records, CAN ids, overflow, problems."""
+"""``dunelog info INPUT [--json]``: segments, boots, records, CAN ids, overflow, problems."""
 
 from __future__ import annotations
 
@@ -8,19 +8,27 @@ import sys
 from typing import Any
 
 from ..card.info import dump_info, format_info
-from ._common import EXIT_OK, UnusableInput, open_for_cli
+from ._common import (
+    EXIT_OK,
+    UnusableInput,
+    add_command,
+    add_input,
+    add_progress,
+    open_for_cli,
+    progress_bar,
+)
 
 __all__ = ["register", "cmd_info"]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """Summarise ``args.dump`` on stdout (text or JSON)."""
-    dump = open_for_cli(args.dump, logger_id=args.logger,
-                        progress=not args.json and not args.no_progress and sys.stderr.isatty())
-    info = dump_info(dump)
+    """Summarise ``args.input`` on stdout (text or JSON)."""
+    with progress_bar(args, "reading") as bar:
+        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        info = dump_info(dump)
     if info["records"] == 0 and not any(s["header_ok"] for s in info["segments"]) \
             and not any(s["blocks"] for s in info["segments"]):
-        raise UnusableInput(f"no readable dunelog data in {args.dump} "
+        raise UnusableInput(f"no readable dunelog data in {args.input} "
                             f"({len(info['segments'])} file(s), no valid header or block)")
     if args.json:
         json.dump(info, sys.stdout, indent=2)
@@ -32,10 +40,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``info`` subcommand to the ``dunelog`` subparsers ``sub``."""
-    pi = sub.add_parser("info", help="summarise a dump: segments, boots, records, CAN ids, "
-                                     "overflow, integrity problems")
-    pi.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
-    pi.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    pi.add_argument("--logger", type=int, default=None, help="only this logger id")
-    pi.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    pi = add_command(sub, "info", help="summarise a dump: segments, boots, records, CAN ids, "
+                                       "overflow, integrity problems", examples="""\
+  dunelog info /media/sd/dunelog
+  dunelog info B00012_S0003.dlg --logger 204
+  dunelog info /media/sd/dunelog --json > info.json
+""")
+    add_input(pi)
+    pi.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    pi.add_argument("--logger", type=int, default=None, metavar="ID",
+                    help="only the segments of this logger id")
+    add_progress(pi)
     pi.set_defaults(func=cmd_info)

@@ -13,7 +13,7 @@ import can
 
 from ..io import SourceError, is_dunelog_input, iter_frame_chunks, iter_messages
 from ..io.replay import LiveBusRefused, bus_guard, parse_channel_map, parse_ids, parse_remap, replay
-from ._common import EXIT_OK, UnusableInput
+from ._common import EXIT_OK, UnusableInput, add_command, add_input
 
 __all__ = ["register", "cmd_replay", "input_has_fd"]
 
@@ -59,8 +59,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.loop < 0:
         raise UnusableInput("--loop must be >= 0 (0 = forever)")
     try:
-        ids = parse_ids(args.ids) if args.ids else None
-        exclude = parse_ids(args.exclude_ids) if args.exclude_ids else None
+        ids = parse_ids(",".join(args.ids)) if args.ids else None
+        exclude = parse_ids(",".join(args.exclude_ids)) if args.exclude_ids else None
         remap = parse_remap(args.remap or [])
         chmap = parse_channel_map(args.map_channel or [])
     except ValueError as e:
@@ -125,15 +125,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``replay`` subcommand to the ``dunelog`` subparsers ``sub``."""
-    p = sub.add_parser(
-        "replay", help="put a log back on a CAN bus with its original timing",
+    p = add_command(
+        sub, "replay", help="put a log back on a CAN bus with its original timing",
         description="Send the CAN frames of a dunelog dump or of any log python-can reads "
                     "onto a python-can bus, with the original inter-frame timing (absolute "
                     "schedule on a monotonic clock). Only virtual buses (socketcan vcan*, "
                     "virtual, udp_multicast) unless --live-bus: replaying onto a vehicle "
-                    "can move actuators.")
-    p.add_argument("input", metavar="INPUT",
-                   help="dunelog dump/segment/directory, or a .blf/.asc/.trc/.log/.mf4/... log")
+                    "can move actuators.", examples="""\
+  dunelog replay /media/sd/dunelog -i socketcan -c vcan0
+  dunelog replay day2.blf -i socketcan -c vcan0 --speed 2 --ids 0x100-0x1FF --loop 0
+  dunelog replay day2.blf -i socketcan --map-channel 0:vcan0 --map-channel 1:vcan1
+""")
+    add_input(p, logs=True)
     p.add_argument("-i", "--interface", help="python-can interface (socketcan, virtual, ...)")
     p.add_argument("-c", "--channel", help="bus channel (e.g. vcan0)")
     p.add_argument("--bitrate", type=int, help="bitrate (bit/s), for interfaces that set it")
@@ -144,7 +147,8 @@ def register(sub: Any) -> None:
     p.add_argument("--fd", dest="fd", action="store_true", default=None,
                    help="open the bus as CAN FD (default: if the input has FD frames)")
     p.add_argument("--no-fd", dest="fd", action="store_false", help="open as classic CAN")
-    p.add_argument("--speed", type=float, default=1.0, help="time factor (2 = twice as fast)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="FACTOR",
+                   help="time factor (2 = twice as fast; default 1)")
     p.add_argument("--loop", type=int, default=1, metavar="N", help="passes (0 = forever)")
     p.add_argument("--loop-gap", type=float, default=0.0, metavar="S",
                    help="pause between passes, log seconds (default 0)")
@@ -154,8 +158,11 @@ def register(sub: Any) -> None:
                    help="stop S seconds after the first frame of the input")
     p.add_argument("--max-gap", type=float, metavar="S",
                    help="shorten pauses in the log longer than S seconds to S")
-    p.add_argument("--ids", metavar="LIST", help="only these ids: 0x100,0x200-0x2FF")
-    p.add_argument("--exclude-ids", metavar="LIST", help="not these ids")
+    p.add_argument("--ids", nargs="+", action="extend", metavar="IDS",
+                   help="only frames with these CAN ids: ids and inclusive ranges, e.g. "
+                        "0x100,0x200-0x2FF (comma lists ok; repeatable)")
+    p.add_argument("--exclude-ids", nargs="+", action="extend", metavar="IDS",
+                   help="not frames with these CAN ids (as --ids)")
     p.add_argument("--remap", action="append", metavar="OLD:NEW",
                    help="send id OLD as NEW (repeatable)")
     p.add_argument("--map-channel", action="append", metavar="SRC:BUSCHANNEL",
@@ -163,6 +170,6 @@ def register(sub: Any) -> None:
                         "(repeatable; unmapped channels are skipped)")
     p.add_argument("--live-bus", action="store_true",
                    help="allow a non-virtual bus (a real vehicle: it can move actuators)")
-    p.add_argument("--report", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no report on stderr")
     p.set_defaults(func=cmd_replay)

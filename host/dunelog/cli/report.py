@@ -1,5 +1,5 @@
-"""``dunelog report DUMP [--dbc FILE] -o report.html`` and
-``dunelog plot DUMP --dbc FILE --signal NAME ... -o plot.png|.svg``."""
+"""``dunelog report INPUT [--dbc FILE] -o report.html`` and
+``dunelog plot INPUT --dbc FILE --signal NAME ... -o plot.png|.svg``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from typing import Any
 from ..report import gather, render_html
 from ..report.gather import DEFAULT_BITRATE, DEFAULT_DATA_BITRATE, DEFAULT_SIGNALS
 from ..report.plot import PLOT_FORMATS, write_plot
-from ._common import EXIT_OK, UnusableInput, open_for_cli
+from ._common import (
+    EXIT_OK,
+    UnusableInput,
+    add_command,
+    add_input,
+    add_progress,
+    open_for_cli,
+    progress_bar,
+)
 
 __all__ = ["register", "cmd_report", "cmd_plot", "parse_bitrate"]
 
@@ -64,9 +72,9 @@ def _command(args: argparse.Namespace) -> list[str]:
     the report command (the console script, ``python -m dunelog``), else rebuilt from the
     parsed options (the API ``main([...])``)."""
     argv = sys.argv[1:]
-    if "report" in argv and args.output in argv and args.dump in argv:
+    if "report" in argv and args.output in argv and args.input in argv:
         return ["dunelog"] + argv[argv.index("report"):]
-    cmd = ["dunelog", "report", args.dump]
+    cmd = ["dunelog", "report", args.input]
     for d in args.dbc or []:
         cmd += ["--dbc", d]
     for n in args.signal or []:
@@ -81,7 +89,7 @@ def _command(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Gather the report data of ``args.dump`` and write the HTML page."""
+    """Gather the report data of ``args.input`` and write the HTML page."""
     if not args.output.lower().endswith((".html", ".htm")):
         raise UnusableInput(f"report output must end in .html: {args.output}")
     if args.gap <= 0:
@@ -89,13 +97,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     dbc = args.dbc or []
     _check_dbc(dbc)
     t0 = time.monotonic()
-    dump = open_for_cli(args.dump, logger_id=args.logger,
-                        progress=not args.no_progress and sys.stderr.isatty())
-    try:
-        data = gather(dump, dbc=dbc, signals=_signals(args.signal), gap_s=args.gap,
-                      bitrate=args.bitrate, data_bitrate=args.data_bitrate)
-    except ValueError as e:
-        raise UnusableInput(f"{args.dump}: {e}") from None
+    with progress_bar(args, "reading") as bar:
+        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        try:
+            data = gather(dump, dbc=dbc, signals=_signals(args.signal), gap_s=args.gap,
+                          bitrate=args.bitrate, data_bitrate=args.data_bitrate)
+        except ValueError as e:
+            raise UnusableInput(f"{args.input}: {e}") from None
     command = _command(args)
     text = render_html(data, command=command)
     try:
@@ -120,24 +128,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """Plot the chosen signals of ``args.dump`` to a PNG / SVG / PDF file."""
+    """Plot the chosen signals of ``args.input`` to a PNG / SVG / PDF file."""
     if os.path.splitext(args.output)[1].lower() not in PLOT_FORMATS:
         raise UnusableInput(f"plot output must end in {', '.join(PLOT_FORMATS)}: {args.output}")
     _check_dbc(args.dbc)
     names = _signals(args.signal) or []
-    dump = open_for_cli(args.dump, logger_id=args.logger,
-                        progress=not args.no_progress and sys.stderr.isatty())
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UnusableInput("dunelog plot needs matplotlib: pip install 'dunelog[report]'") \
             from None
-    try:
-        data = write_plot(args.output, dump, dbc=args.dbc, signals=names, points=args.points)
-    except ValueError as e:
-        raise UnusableInput(f"{args.dump}: {e}") from None
-    except OSError as e:
-        raise UnusableInput(f"cannot write {args.output}: {e}") from None
+    with progress_bar(args, "reading") as bar:
+        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        try:
+            data = write_plot(args.output, dump, dbc=args.dbc, signals=names,
+                              points=args.points)
+        except ValueError as e:
+            raise UnusableInput(f"{args.input}: {e}") from None
+        except OSError as e:
+            raise UnusableInput(f"cannot write {args.output}: {e}") from None
     if not args.quiet:
         for n in data.unknown_signals:
             sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
@@ -153,14 +162,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``report`` and ``plot`` subcommands to the subparsers action ``sub``."""
-    p = sub.add_parser("report", help="the day's report: one self-contained HTML page "
-                                      "(integrity, bus, route, signals)")
-    p.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML file to write")
+    p = add_command(sub, "report", help="the day's report: one self-contained HTML page "
+                                        "(integrity, bus, route, signals)", examples="""\
+  dunelog report /media/sd/dunelog -o day2.html
+  dunelog report /media/sd/dunelog --dbc dbc/recce.dbc --signal EngineSpeed,CoolantTemp \\
+      -o day2.html
+  dunelog report B00012_S0003.dlg --bitrate 0=500k,1=1M --logger 204 -o stage3.html
+""")
+    add_input(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="HTML file to write (.html)")
     p.add_argument("--dbc", action="append", metavar="FILE",
                    help="database for the signal plots (repeatable)")
-    p.add_argument("--signal", action="append", metavar="NAME",
-                   help="signal to plot (repeatable, or a comma list; default: "
+    p.add_argument("--signal", nargs="+", action="extend", metavar="NAME",
+                   help="signals to plot (comma lists ok; repeatable; default: "
                         + ", ".join(DEFAULT_SIGNALS) + ")")
     p.add_argument("--bitrate", type=parse_bitrate, default=DEFAULT_BITRATE,
                    metavar="BPS", help="nominal bit rate for bus load: 500k, or per channel "
@@ -169,23 +184,29 @@ def register(sub: Any) -> None:
                    metavar="BPS", help="CAN FD data-phase bit rate for bus load (default 2M)")
     p.add_argument("--gap", type=float, default=2.0, metavar="SECONDS",
                    help="fix outage that splits the track (default 2)")
-    p.add_argument("--logger", type=int, default=None, help="only this logger id")
-    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    p.add_argument("--logger", type=int, default=None, metavar="ID",
+                   help="only the segments of this logger id")
+    add_progress(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(func=cmd_report)
 
-    q = sub.add_parser("plot", help="plot DBC signals of a dump against UTC time "
-                                    "(PNG, SVG or PDF, matplotlib)")
-    q.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
+    q = add_command(sub, "plot", help="plot DBC signals of a dump against UTC time "
+                                      "(PNG, SVG or PDF, matplotlib)", examples="""\
+  dunelog plot /media/sd/dunelog --dbc dbc/recce.dbc --signal EngineSpeed -o rpm.png
+  dunelog plot B00012_S0003.dlg --dbc dbc/recce.dbc --signal EngineSpeed,CoolantTemp \\
+      -o engine.svg --points 4000
+""")
+    add_input(q)
     q.add_argument("--dbc", action="append", required=True, metavar="FILE",
                    help="database (repeatable)")
-    q.add_argument("--signal", action="append", required=True, metavar="NAME",
-                   help="signal to plot (repeatable, or a comma list)")
+    q.add_argument("--signal", nargs="+", action="extend", required=True, metavar="NAME",
+                   help="signals to plot (comma lists ok; repeatable)")
     q.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="image file: .png, .svg or .pdf")
-    q.add_argument("--points", type=int, default=2000,
+    q.add_argument("--points", type=int, default=2000, metavar="N",
                    help="min/max buckets across the time axis (default 2000)")
-    q.add_argument("--logger", type=int, default=None, help="only this logger id")
-    q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    q.add_argument("--logger", type=int, default=None, metavar="ID",
+                   help="only the segments of this logger id")
+    add_progress(q)
     q.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     q.set_defaults(func=cmd_plot)

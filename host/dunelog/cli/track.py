@@ -1,4 +1,4 @@
-"""``dunelog track DUMP -o route.gpx|.geojson|.kml``: the route of a dump."""
+"""``dunelog track INPUT -o route.gpx|.geojson|.kml``: the route of a dump."""
 
 from __future__ import annotations
 
@@ -7,27 +7,35 @@ import sys
 from typing import Any
 
 from ..track import build_track, track_format, write_track
-from ._common import EXIT_OK, UnusableInput, open_for_cli
+from ._common import (
+    EXIT_OK,
+    UnusableInput,
+    add_command,
+    add_input,
+    add_progress,
+    open_for_cli,
+    progress_bar,
+)
 
 __all__ = ["register", "cmd_track"]
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    """Build the track of ``args.dump`` and write it to ``args.output``."""
+    """Build the track of ``args.input`` and write it to ``args.output``."""
     try:
         track_format(args.output)
     except ValueError as e:
         raise UnusableInput(str(e)) from None
     if args.gap <= 0:
         raise UnusableInput(f"--gap must be > 0 (got {args.gap})")
-    dump = open_for_cli(args.dump, logger_id=args.logger,
-                        progress=not args.no_progress and sys.stderr.isatty())
-    try:
-        track = build_track(dump, gap_s=args.gap)
-    except ValueError as e:
-        raise UnusableInput(f"{args.dump}: {e}") from None
+    with progress_bar(args, "reading") as bar:
+        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        try:
+            track = build_track(dump, gap_s=args.gap)
+        except ValueError as e:
+            raise UnusableInput(f"{args.input}: {e}") from None
     if track.n_points == 0:
-        sys.stderr.write(f"dunelog: warning: no valid GNSS fix in {args.dump}; "
+        sys.stderr.write(f"dunelog: warning: no valid GNSS fix in {args.input}; "
                          f"writing an empty track\n")
     try:
         write_track(args.output, track)
@@ -55,15 +63,21 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> argparse.ArgumentParser:
     """Add the ``track`` subcommand to the subparsers action ``sub``."""
-    p = sub.add_parser("track", help="GNSS track and marks of a dump as GPX, GeoJSON or KML")
-    p.add_argument("dump", metavar="DUMP", help="segment file, directory or SD-dump tree")
+    p = add_command(sub, "track", help="GNSS track and marks of a dump as GPX, GeoJSON or KML",
+                    examples="""\
+  dunelog track /media/sd/dunelog -o route.gpx
+  dunelog track /media/sd/dunelog -o route.geojson --gap 5
+  dunelog track B00012_S0003.dlg -o stage3.kml --logger 204 -q
+""")
+    add_input(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file; format from the suffix: .gpx, .geojson (.json), .kml")
     p.add_argument("--gap", type=float, default=2.0, metavar="SECONDS",
                    help="start a new segment after more than this without a valid fix "
                         "(default 2)")
-    p.add_argument("--logger", type=int, default=None, help="only this logger id")
-    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    p.add_argument("--logger", type=int, default=None, metavar="ID",
+                   help="only the segments of this logger id")
+    add_progress(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or warnings")
     p.set_defaults(func=cmd_track)
     return p

@@ -63,7 +63,8 @@ class DecodeReport:
         for (m, r), n in sorted(self.unsupported.items()):
             out.append(f"{n} frame(s) of {m} not decoded: {r}")
         if self.filtered:
-            out.append(f"{self.filtered} frame(s) of messages excluded by --ids/--signals")
+            out.append(f"{self.filtered} frame(s) of messages excluded by "
+                       f"--ids/--messages/--signal")
         if self.skipped_rtr_err:
             out.append(f"{self.skipped_rtr_err} remote/error frame(s) skipped")
         return out

@@ -17,9 +17,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
-__all__ = ["BoardError", "Board", "query_status", "FIRMWARE_DIR", "REMOTE_HASH"]
+__all__ = ["BoardError", "Board", "query_status", "FIRMWARE_DIR", "REMOTE_HASH",
+           "MICROPYTHON_USB_IDS", "list_ports", "board_ports", "find_port"]
 
 #: the firmware source tree beside the host package (a source checkout)
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
@@ -47,6 +48,58 @@ print(json.dumps(dict((n, _dl_h(n)) for n in %r)))
 
 class BoardError(Exception):
     """A board problem the user can act on (message is one line, no traceback)."""
+
+
+#: USB vendor ids (and vendor/product pairs) of boards that run MicroPython on their own USB:
+#: MicroPython's own VID (pyboard, STM32 ports), Espressif native USB (ESP32-S2/S3/C3/C6),
+#: Raspberry Pi RP2. A USB-serial bridge (CP210x, CH340, FTDI: most ESP32 dev boards) is
+#: found by its device name instead.
+MICROPYTHON_USB_IDS: frozenset[tuple[int, int | None]] = frozenset({
+    (0xF055, None), (0x303A, None), (0x2E8A, 0x0005)})
+
+#: device names of USB serial ports (Linux ttyACM/ttyUSB, macOS usbmodem/usbserial)
+_USB_TTY = ("ttyACM", "ttyUSB", "cu.usbmodem", "cu.usbserial")
+
+
+def list_ports() -> list[Any]:
+    """The serial ports of this machine (pyserial's ``list_ports.comports()``): objects
+    with ``device``, ``vid``, ``pid`` and ``description``. Tests replace this function."""
+    from serial.tools.list_ports import comports
+    return list(comports())
+
+
+def _is_board(p: Any) -> bool:
+    vid, pid = getattr(p, "vid", None), getattr(p, "pid", None)
+    if vid is not None and ((vid, None) in MICROPYTHON_USB_IDS
+                            or (vid, pid) in MICROPYTHON_USB_IDS):
+        return True
+    return os.path.basename(str(getattr(p, "device", ""))).startswith(_USB_TTY)
+
+
+def board_ports(comports: Callable[[], Iterable[Any]] | None = None) -> list[str]:
+    """Devices that may be a logger: USB ports with a MicroPython VID/PID, and every
+    ttyACM/ttyUSB (usbmodem/usbserial on macOS) device, sorted."""
+    try:
+        ports = list((comports or list_ports)())
+    except Exception:  # noqa: BLE001 - no pyserial backend for this platform
+        return []
+    return sorted({str(p.device) for p in ports if _is_board(p)})
+
+
+def find_port(port: str | None, comports: Callable[[], Iterable[Any]] | None = None) -> str:
+    """``port`` if given, else the only board :func:`board_ports` finds; raises
+    :class:`BoardError` (one line) when there is none or more than one."""
+    if port:
+        return port
+    found = board_ports(comports)
+    if not found:
+        raise BoardError("no board found: no USB serial port with a MicroPython VID/PID "
+                         "and no ttyACM/ttyUSB device (is the logger plugged in? or give "
+                         "--port)")
+    if len(found) > 1:
+        raise BoardError(f"{len(found)} possible boards: {', '.join(found)}; choose one "
+                         f"with --port")
+    return found[0]
 
 
 def _check_port(port: str) -> None:

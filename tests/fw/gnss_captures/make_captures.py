@@ -2,23 +2,23 @@
 ``python3 tests/fw/gnss_captures/make_captures.py``; the output files are committed).
 
 The sentences below are written out literally, in the order and number formats of the
-receivers named (only the checksums are computed here); the UBX messages are packed from
-the field values listed, which the test repeats as its expected values. Nothing here is
-used to compute expected fixes: mp_test_gnss.py states them by hand.
+receivers named (only the checksums are computed here, by the rig's NMEA and UBX framing
+in hil/nmea.py and hil/ubx.py); the UBX messages are packed from the field values listed,
+which the test repeats as its expected values. Nothing here is used to compute expected
+fixes: mp_test_gnss.py states them by hand.
 """
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parents[2]) not in sys.path:         # run as a script: the checkout's hil/
+    sys.path.insert(0, str(HERE.parents[2]))
 
-
-def nmea(body: str) -> bytes:
-    x = 0
-    for ch in body.encode():
-        x ^= ch
-    return b"$" + body.encode() + b"*%02X\r\n" % x
+from hil.nmea import sentence as nmea  # noqa: E402
+from hil.ubx import frame as ubx  # noqa: E402
 
 
 def lines(*bodies: str) -> bytes:
@@ -200,15 +200,6 @@ GARBAGE = (
 
 
 # ---------------------------------------------------------------- UBX
-def ubx(cls: int, mid: int, payload: bytes) -> bytes:
-    body = bytes([cls, mid]) + struct.pack("<H", len(payload)) + payload
-    a = b = 0
-    for x in body:
-        a = (a + x) & 0xFF
-        b = (b + a) & 0xFF
-    return b"\xb5\x62" + body + bytes([a, b])
-
-
 def nav_pvt(itow, y, mo, d, h, mi, s, valid, nano, fix, flags, nsv, lon, lat, hmsl, gspeed,
             headmot):
     return ubx(0x01, 0x07, struct.pack(

@@ -1,6 +1,9 @@
 """The HIL rig's own parts, without a bus: the vehicle simulator's frames decode (cantools)
 to its drive profile at the bus load asked for; the GNSS simulator's epochs are valid
-sentences / UBX frames on a real pty; the checks name the frame and what differed."""
+sentences / UBX frames on a real pty; the checks name the frame and what differed.
+
+They run on the host: tests/hil/conftest.py sends only the tests directly in tests/hil to a
+guest with a vcan0, not these in tests/hil/rig/."""
 from __future__ import annotations
 
 import os
@@ -15,10 +18,11 @@ from dunelog.card.format import CAN_BRS, CAN_EXT, REC_CAN, REC_CANFD
 from dunelog.card.records import CanFrame, Overflow
 from hil.check import check_frames
 from hil.gnss_sim import GnssEvent, GnssSim, Route
+from hil.nmea import checksum, parse, sentence
 from hil.sender import Frame, SendLog
 from hil.vehicle import VehicleSim, frame_bits
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 DBC = str(ROOT / "dbc" / "recce.dbc")
 
@@ -85,15 +89,24 @@ def test_gnss_sim_sends_valid_nmea_on_a_pty_with_scripted_outage() -> None:
         os.close(fd)
     lines = [ln for ln in data.split(b"\r\n") if ln]
     for ln in lines:
-        body, cs = ln[1:].split(b"*")
-        x = 0
-        for c in body:
-            x ^= c
-        assert int(cs, 16) == x, ln
+        parse(ln)                                   # framing and checksum, or ValueError
     kinds = [e.kind for e in sim.sent]
     assert kinds == ["fix"] * 3 + ["nofix"] * 3 + ["fix"] * 4
     assert sum(ln.startswith(b"$GNGGA") for ln in lines) == 10
     assert sum(b",V," in ln for ln in lines if ln.startswith(b"$GNRMC")) == 3
+
+
+def test_nmea_checksum_and_framing() -> None:
+    # a u-blox M8 sentence as the receiver printed it (checksum from the receiver)
+    assert checksum("GPGGA,092725.00,4717.11399,N,00833.91590,E,1,08,1.01,499.6,M,48.0,M,,") \
+        == 0x5B
+    s = sentence("GNTXT,01,01,02,ANTSTATUS=OK")
+    assert s.startswith(b"$GNTXT,") and s.endswith(b"\r\n")
+    assert parse(s) == b"GNTXT,01,01,02,ANTSTATUS=OK"
+    with pytest.raises(ValueError, match="bad checksum"):
+        parse(s[:-4] + b"00\r\n")
+    with pytest.raises(ValueError, match="not a framed"):
+        parse(b"GNTXT,01,01,02*12")
 
 
 def test_gnss_sim_ubx_frames_and_route() -> None:

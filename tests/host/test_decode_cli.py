@@ -57,7 +57,8 @@ def test_csv_long_filters_window(tmp_path):
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["timestamp", "channel", "frame_id", "message", "signal",
-                             "value", "unit", "label"]
+                             "value", "unit", "label", "logger_id", "vehicle"]
+    assert {(r["logger_id"], r["vehicle"]) for r in rows} == {("7", "RECCE-07")}
     assert {r["signal"] for r in rows} == {"TerrainMode", "WheelSpeedFL"}
     labels = {"Auto", "Sand", "Rock", "Mud", "Snow", "Gravel", "SNA", ""}
     assert {r["label"] for r in rows if r["signal"] == "TerrainMode"} <= labels
@@ -114,7 +115,9 @@ def test_foreign_log_input(tmp_path):
     assert sorted(os.listdir(a)) == sorted(os.listdir(b))
     for f in os.listdir(a):
         ta, tb = pq.read_table(a / f), pq.read_table(b / f)
-        sig = [c for c in tb.column_names if c not in ("time_us", "boot", "utc")]
+        sig = [c for c in tb.column_names
+               if c not in ("time_us", "boot", "utc", "logger_id", "vehicle")]
+        assert ta["logger_id"].null_count == ta.num_rows    # a foreign log has no logger id
         key = lambda t: t.select(sig).to_pylist()  # noqa: E731
         ra = sorted(map(repr, key(ta)))     # repr: NaN payloads compare equal
         rb = sorted(map(repr, key(tb)))

@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Callable, Collection, Iterator
 
 import numpy as np
 
@@ -36,17 +36,20 @@ from .bulk import DecodedChunk, decode_chunk
 from .format import BLOCK_FLAG_LAST, CAN_EXT
 from .problems import Problem, ProblemLog
 from .records import (
+    EPOCH,
     AnyRecord,
     CanFrame,
     MalformedRecord,
     Overflow,
+    SessionStart,
     TimeSync,
     UnknownRecord,
     decode_record,
 )
 from .timebase import TimeBase
 
-__all__ = ["Dump", "Segment", "CanChunk", "BootStats", "DumpStats", "find_segment_files"]
+__all__ = ["Dump", "Segment", "CanChunk", "BootStats", "DumpStats", "BootIdentity",
+           "DumpGroup", "find_segment_files"]
 
 _NAME_RE = re.compile(r"B(\d+)_S(\d+)\.dlg$", re.IGNORECASE)
 _PROBE_BYTES = 8 << 20
@@ -155,6 +158,8 @@ class DumpStats:
     type_counts: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
     boots: dict[tuple[int, int], BootStats] = field(default_factory=dict)
     timebases: dict[int, TimeBase] = field(default_factory=dict)
+    #: the first session-start record of each (logger_id, boot)
+    sessions: dict[tuple[int, int], SessionStart] = field(default_factory=dict)
     complete: bool = False
 
     @property
@@ -177,6 +182,41 @@ def can_key(channel: np.ndarray, flags: np.ndarray, can_id: np.ndarray) -> np.nd
     return (channel.astype(np.uint64) << np.uint64(40)) \
         | ((flags.astype(np.uint64) & np.uint64(CAN_EXT)) << np.uint64(32)) \
         | can_id.astype(np.uint64)
+
+
+@dataclass(frozen=True)
+class BootIdentity:
+    """Who logged one boot: the logger id, the vehicle name (from the boot's session-start
+    record, else from its segment header, else ``""``) and the UTC date the boot started
+    (``YYYY-MM-DD`` from its time sync; None without one)."""
+
+    logger_id: int
+    boot: int
+    vehicle: str
+    date: str | None
+
+
+@dataclass
+class DumpGroup:
+    """The boots of one logger (and one vehicle name, and with ``by_date`` one UTC day) as
+    a dump of their own (see :meth:`Dump.groups`)."""
+
+    logger_id: int
+    vehicle: str
+    date: str | None
+    dump: "Dump"
+
+    def fields(self) -> dict[str, str]:
+        """The values of the output-name placeholders ``{logger}``, ``{vehicle}``,
+        ``{date}`` (the vehicle made file-name-safe; ``undated`` without a time sync)."""
+        return {"logger": str(self.logger_id), "vehicle": safe_name(self.vehicle)
+                or f"logger-{self.logger_id}", "date": self.date or "undated"}
+
+
+def safe_name(text: str) -> str:
+    """``text`` made file-name-safe as ``dunelog ingest`` names vehicle directories
+    (``T1 #204`` -> ``T1-204``); empty stays empty."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-.")[:48]
 
 
 class Dump:
@@ -236,6 +276,89 @@ class Dump:
 
     def __repr__(self) -> str:
         return f"Dump({self.path!r}, {len(self.segments)} segments)"
+
+    # ------------------------------------------------------------------ who logged it
+    def identities(self, *, dates: bool = True) -> dict[tuple[int, int], BootIdentity]:
+        """:class:`BootIdentity` of every ``(logger_id, boot)`` of the dump (runs
+        :meth:`scan` if no complete pass was made yet).  With ``dates=False`` and a vehicle
+        name in every segment header (the same config wrote both), the headers answer
+        without reading the dump, and ``date`` is None."""
+        if not dates and (self.stats is None or not self.stats.complete) and all(
+                s.header is not None and s.header.vehicle for s in self.segments):
+            return {(s.logger_id, s.boot): BootIdentity(s.logger_id, s.boot,
+                                                        s.header.vehicle, None)
+                    for s in sorted(self.segments, key=lambda s: s.sort_key)
+                    if s.header is not None and s.logger_id is not None
+                    and s.boot is not None}
+        stats = self._complete_stats()
+        header: dict[tuple[int, int], str] = {}
+        by_logger: dict[int, str] = {}
+        keys = set(stats.boots)
+        for seg in self.segments:
+            if seg.logger_id is None or seg.boot is None:
+                continue
+            keys.add((seg.logger_id, seg.boot))
+            if seg.header is not None and seg.header.vehicle:
+                header.setdefault((seg.logger_id, seg.boot), seg.header.vehicle)
+                by_logger.setdefault(seg.logger_id, seg.header.vehicle)
+        out = {}
+        for lg, bt in sorted(keys):
+            ss = stats.sessions.get((lg, bt))
+            vehicle = (ss.vehicle if ss is not None and ss.vehicle else None) \
+                or header.get((lg, bt)) or by_logger.get(lg, "")
+            date = None
+            b = stats.boots.get((lg, bt))
+            tb = stats.timebases.get(lg)
+            if b is not None and b.first_us is not None and tb is not None:
+                u = tb.utc_us(bt, b.first_us)
+                if u is not None:
+                    date = (EPOCH + timedelta(microseconds=u)).strftime("%Y-%m-%d")
+            out[(lg, bt)] = BootIdentity(lg, bt, vehicle, date)
+        return out
+
+    def vehicles(self) -> dict[int, list[str]]:
+        """Vehicle names per logger id (from :meth:`identities`, without reading the dump
+        when the segment headers name them; ``""`` when unnamed)."""
+        out: dict[int, list[str]] = {}
+        for ident in self.identities(dates=False).values():
+            names = out.setdefault(ident.logger_id, [])
+            if ident.vehicle not in names:
+                names.append(ident.vehicle)
+        return out
+
+    def subset(self, boots: Collection[tuple[int, int]]) -> "Dump":
+        """A dump of only the segments of these ``(logger_id, boot)`` pairs (same path,
+        chunk size and progress; no pass is made)."""
+        keep = set(boots)
+        sub = Dump.__new__(Dump)
+        sub.path, sub.chunk_size, sub.progress = self.path, self.chunk_size, self.progress
+        sub.segments = [s for s in self.segments if (s.logger_id, s.boot) in keep]
+        sub._problems = ProblemLog()
+        sub.stats = None
+        return sub
+
+    def select(self, *, logger_id: int | None = None, vehicle: str | None = None) -> "Dump":
+        """The boots of one logger and/or of one vehicle name (exact, or as made
+        file-name-safe: ``T1-204`` selects ``T1 #204``); the dump itself when neither."""
+        if logger_id is None and vehicle is None:
+            return self
+        keep = [k for k, ident in self.identities(dates=False).items()
+                if (logger_id is None or ident.logger_id == logger_id)
+                and (vehicle is None or vehicle in (ident.vehicle, safe_name(ident.vehicle)))]
+        return self.subset(keep)
+
+    def groups(self, *, by_date: bool = False) -> list[DumpGroup]:
+        """The dump split per logger and vehicle name (and per UTC day the boots started
+        when ``by_date``), each group a dump of its own; frames of two loggers are never in
+        one group."""
+        parts: dict[tuple[int, str, str | None], list[tuple[int, int]]] = {}
+        for k, ident in self.identities(dates=by_date).items():
+            key = (ident.logger_id, ident.vehicle, ident.date if by_date else None)
+            parts.setdefault(key, []).append(k)
+        return [DumpGroup(lg, v, d, self.subset(boots))
+                for (lg, v, d), boots in sorted(parts.items(),
+                                                key=lambda kv: (kv[0][0], kv[0][1],
+                                                                kv[0][2] or ""))]
 
     # ------------------------------------------------------------------ the pass
     def _pass(self, can_ids: bool = False
@@ -356,6 +479,9 @@ class Dump:
             elif isinstance(rec, TimeSync):
                 lg = single if single is not None else _logger_of(chunk, rec.boot)
                 stats.timebases.setdefault(lg, TimeBase()).add_sync(rec)
+            elif isinstance(rec, SessionStart):
+                lg = single if single is not None else _logger_of(chunk, rec.boot)
+                stats.sessions.setdefault((lg, rec.boot), rec)
 
     # ------------------------------------------------------------------ public passes
     def scan(self, *, can_ids: bool = True) -> DumpStats:

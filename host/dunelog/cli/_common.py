@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any, Callable, TextIO
 
-from ..card.dump import Dump
+from ..card.dump import Dump, DumpGroup
 from ..tech.board import BoardError, board_ports, find_port
 
 __all__ = ["EXIT_OK", "EXIT_UNUSABLE", "UnusableInput", "open_for_cli", "error", "say",
            "want_progress", "ByteProgress", "progress_bar", "add_input", "add_port",
            "add_progress", "add_deprecated", "deprecated", "add_command", "resolve_port",
-           "INPUT_HELP", "LOG_INPUT_HELP"]
+           "INPUT_HELP", "LOG_INPUT_HELP", "add_selection", "select_for_cli",
+           "has_placeholders", "loggers_found", "outputs_per_group", "refuse_merge",
+           "run_per_output"]
 
 EXIT_OK = 0
 #: the input (or an option) cannot be used at all
@@ -228,3 +231,94 @@ def open_for_cli(path: str, *, logger_id: int | None = None,
     if not dump.segments:
         raise UnusableInput(f"no dunelog segment files (*.dlg) found in {path}")
     return dump
+
+
+# ---------------------------------------------------------------------------- loggers
+#: the output-name placeholders: one output per logger / vehicle / UTC day
+_PLACEHOLDER = re.compile(r"\{(logger|vehicle|date)\}")
+
+
+def add_selection(p: argparse.ArgumentParser, *, logger_help: str | None = None) -> None:
+    """``--logger ID`` and ``--vehicle NAME`` (``args.logger``, ``args.vehicle``): read
+    only the boots of one logger / one vehicle."""
+    p.add_argument("--logger", type=int, default=None, metavar="ID",
+                   help=logger_help or "only the segments of this logger id")
+    p.add_argument("--vehicle", default=None, metavar="NAME",
+                   help="only the boots of this vehicle (the name in the session-start "
+                        "record, or as in the archive's directory: T1-204 for 'T1 #204')")
+
+
+def has_placeholders(path: str) -> bool:
+    """Whether ``path`` holds ``{logger}``, ``{vehicle}`` or ``{date}``."""
+    return bool(_PLACEHOLDER.search(path))
+
+
+def loggers_found(dump: Dump) -> str:
+    """``7 (RECCE-07), 9 (Hilux 309)``: the loggers of ``dump`` and their vehicles."""
+    return ", ".join(f"{lg} ({', '.join(v or '?' for v in names)})"
+                     for lg, names in sorted(dump.vehicles().items()))
+
+
+def select_for_cli(dump: Dump, args: argparse.Namespace, input_name: str) -> Dump:
+    """``dump`` narrowed to ``args.vehicle`` (``--logger`` already chose the segments);
+    :class:`UnusableInput` naming what the input holds when nothing is left."""
+    vehicle = getattr(args, "vehicle", None)
+    if vehicle is None:
+        return dump
+    sub = dump.select(vehicle=vehicle)
+    if not sub.segments:
+        raise UnusableInput(f"no vehicle {vehicle!r} in {input_name} (loggers found: "
+                            f"{loggers_found(dump) or 'none'})")
+    return sub
+
+
+def refuse_merge(dump: Dump, input_name: str, example: str, *, command: str = "") -> None:
+    """:class:`UnusableInput` when ``dump`` holds more than one logger: one line naming
+    them and the two ways out (a selection, or one output per logger with a pattern, in
+    ``command`` when it is another command's)."""
+    if len(dump.loggers) > 1:
+        raise UnusableInput(
+            f"{input_name} holds {len(dump.loggers)} loggers: {loggers_found(dump)}; "
+            f"not merged: choose one with --logger ID or --vehicle NAME, or write one output "
+            f"per vehicle with a name pattern, e.g. {command}-o '{example}'")
+
+
+def outputs_per_group(dump: Dump, pattern: str) -> list[tuple[DumpGroup, str]]:
+    """One ``(group, output path)`` per logger and vehicle of ``dump`` (and per UTC day
+    when ``pattern`` has ``{date}``), the placeholders filled in; :class:`UnusableInput`
+    when two groups would get the same file."""
+    groups = dump.groups(by_date="{date}" in pattern)
+    out: list[tuple[DumpGroup, str]] = []
+    seen: dict[str, DumpGroup] = {}
+    for g in groups:
+        f = g.fields()
+        path = _PLACEHOLDER.sub(lambda m: f[m.group(1)], pattern)
+        other = seen.get(path)
+        if other is not None:
+            raise UnusableInput(
+                f"{pattern}: {_group_name(other)} and {_group_name(g)} would both write "
+                f"{path}; add {{logger}}, {{vehicle}} or {{date}} to the name")
+        seen[path] = g
+        out.append((g, path))
+    return out
+
+
+def run_per_output(args: argparse.Namespace, one: Callable[[argparse.Namespace, Dump, str], int],
+                   example: str) -> int:
+    """Open ``args.input`` (``--logger``/``--vehicle`` applied) and run ``one(args, dump,
+    output)`` once; or, when ``args.output`` has placeholders, once per logger and vehicle
+    (and UTC day with ``{date}``); a dump of several loggers without either is refused
+    (:func:`refuse_merge`, ``example`` the pattern it suggests)."""
+    dump = select_for_cli(open_for_cli(args.input, logger_id=args.logger), args, args.input)
+    if has_placeholders(args.output):
+        for group, path in outputs_per_group(dump, args.output):
+            if os.path.dirname(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            one(args, group.dump, path)
+        return EXIT_OK
+    refuse_merge(dump, args.input, example)
+    return one(args, dump, args.output)
+
+
+def _group_name(g: DumpGroup) -> str:
+    return f"logger {g.logger_id} ({g.vehicle or '?'}{', ' + g.date if g.date else ''})"

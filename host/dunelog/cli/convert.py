@@ -1,5 +1,9 @@
 """``dunelog convert INPUT -o OUT``: raw CAN frames to BLF, ASC, TRC, candump log, MF4,
-Parquet or CSV (format from OUT's suffix; no DBC needed)."""
+Parquet or CSV (format from OUT's suffix; no DBC needed).
+
+Every output is one stream of frames without a logger column, so a dump of several
+loggers is refused unless ``--logger``/``--vehicle`` choose one or OUT is a name pattern
+with ``{logger}``/``{vehicle}``/``{date}`` (one output per logger / vehicle / UTC day)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,20 @@ import sys
 from typing import Any
 
 from ..io import SourceError, is_dunelog_input, supported_suffixes, write_frames, writer_for
-from ._common import EXIT_OK, UnusableInput, add_command, add_input, add_progress, progress_bar
+from ._common import (
+    EXIT_OK,
+    UnusableInput,
+    add_command,
+    add_input,
+    add_progress,
+    add_selection,
+    has_placeholders,
+    open_for_cli,
+    outputs_per_group,
+    progress_bar,
+    refuse_merge,
+    select_for_cli,
+)
 
 __all__ = ["register", "cmd_convert"]
 
@@ -26,10 +43,33 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UnusableInput(str(e)) from None
     if os.path.abspath(src) == os.path.abspath(out):
         raise UnusableInput(f"{out}: output would overwrite the input")
+    pattern = has_placeholders(out)
+    selected = args.logger is not None or args.vehicle is not None
+    if not is_dunelog_input(src):
+        if pattern or selected:
+            raise UnusableInput(f"{src}: --logger, --vehicle and {{logger}}/{{vehicle}}/"
+                                "{date} need a dunelog dump (a foreign log has no logger id)")
+        return _convert(args, src, src, out, progress=False)
+    dump = select_for_cli(open_for_cli(src, logger_id=args.logger), args, src)
+    if pattern:
+        for group, path in outputs_per_group(dump, out):
+            if os.path.dirname(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            _convert(args, src, group.dump, path)
+        return EXIT_OK
+    if not selected:
+        refuse_merge(dump, src, "out/{vehicle}" + os.path.splitext(out)[1])
+        return _convert(args, src, src, out)     # one logger: exactly as before
+    return _convert(args, src, dump, out)
+
+
+def _convert(args: argparse.Namespace, src: str, source: Any, out: str,
+             progress: bool = True) -> int:
+    """Write the frames of ``source`` (a path or a :class:`~dunelog.Dump`) to ``out``."""
     try:
-        with progress_bar(args, "converting") if is_dunelog_input(src) \
+        with progress_bar(args, "converting") if progress \
                 else contextlib.nullcontext() as bar:
-            res = write_frames(out, src, progress=bar)
+            res = write_frames(out, source, progress=bar)
     except SourceError as e:
         raise UnusableInput(str(e)) from None
     except OSError as e:
@@ -57,12 +97,14 @@ def register(sub: Any) -> None:
                     "SD-dump tree) or of any log python-can reads to another format, "
                     f"chosen by OUT's suffix ({sufs}).", examples="""\
   dunelog convert /media/sd/dunelog -o day2.blf
-  dunelog convert B00012_S0003.dlg -o stage3.mf4
   dunelog convert day2.asc -o day2.parquet -q
+  dunelog convert /data/raid2026 -o 'out/{vehicle}_{date}.blf'
 """)
     add_input(p, logs=True)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help=f"output file, format by suffix ({sufs})")
+                   help=f"output file, format by suffix ({sufs}); {{logger}}, {{vehicle}}, "
+                        "{date} in the name: one file per logger / vehicle / UTC day")
+    add_selection(p)
     add_progress(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     p.set_defaults(func=cmd_convert)

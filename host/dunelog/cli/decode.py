@@ -28,14 +28,18 @@ from ._common import (
     add_deprecated,
     add_input,
     add_progress,
+    add_selection,
     deprecated,
+    loggers_found,
     open_for_cli,
     progress_bar,
+    refuse_merge,
+    select_for_cli,
 )
 
 __all__ = ["register", "cmd_decode"]
 
-FRAME_SUFFIXES = (".mf4", ".blf", ".asc", ".trc", ".log")
+FRAME_SUFFIXES = (".blf", ".asc", ".trc", ".log")
 
 
 class _DbcAction(argparse.Action):
@@ -58,7 +62,7 @@ class _ChannelAction(argparse.Action):
 def register(sub: Any) -> None:
     """Add the ``decode`` subcommand to the subparsers object ``sub``."""
     p = add_command(sub, "decode", help="decode CAN signals with DBC/ARXML/KCD/SYM databases "
-                                        "to Parquet or CSV", examples="""\
+                                        "to Parquet, CSV or MF4", examples="""\
   dunelog decode /media/sd/dunelog --dbc dbc/recce.dbc -o day2.parquet
   dunelog decode B00012_S0003.dlg --dbc dbc/recce.dbc -o wheels.csv \\
       --messages WheelSpeeds --signal WheelSpeedFL,WheelSpeedFR --start 60 --end 120
@@ -72,7 +76,8 @@ def register(sub: Any) -> None:
                    help="apply the preceding --dbc to channel N only")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output; format by suffix: .parquet (wide, a directory of one file "
-                        "per message) or .csv (long)")
+                        "per message), .csv (long) or .mf4 (one channel group per message, "
+                        "one channel per signal)")
     p.add_argument("--ids", nargs="+", action="extend", metavar="IDS",
                    help="only messages with these CAN frame ids: ids and inclusive ranges, "
                         "e.g. 0x100,0x200-0x2FF (comma lists ok; repeatable)")
@@ -87,8 +92,7 @@ def register(sub: Any) -> None:
     p.add_argument("--layout", choices=("wide", "long"), default=None,
                    help="wide: one column per signal; long: one row per value "
                         "(default: wide for .parquet, long for .csv)")
-    p.add_argument("--logger", type=int, default=None, metavar="ID",
-                   help="only the segments of this logger id")
+    add_selection(p)
     add_progress(p)
     p.set_defaults(func=cmd_decode, dbcs=None)
 
@@ -132,14 +136,21 @@ def cmd_decode(args: argparse.Namespace) -> int:
     suffix = os.path.splitext(out)[1].lower()
     if suffix in FRAME_SUFFIXES:
         with progress_bar(args, "converting") as bar:
-            n = write_frames(out, open_for_cli(args.input, logger_id=args.logger,
-                                               progress=bar)).frames
+            raw = select_for_cli(open_for_cli(args.input, logger_id=args.logger,
+                                              progress=bar), args, args.input)
+            if args.logger is None and args.vehicle is None:
+                refuse_merge(raw, args.input, "out/{vehicle}" + suffix,
+                             command=f"dunelog convert {args.input} ")
+            n = write_frames(out, raw).frames
         sys.stderr.write(f"wrote {n} raw CAN frame(s) to {out} "
                          f"(no signal decoding for {suffix}; the DBC is not used)\n")
         return EXIT_OK
-    if suffix not in (".parquet", ".pq", ".csv"):
+    if suffix not in (".parquet", ".pq", ".csv", ".mf4"):
         raise UnusableInput(f"{out}: unknown output format {suffix or '(no suffix)'} "
-                            "(use .parquet or .csv)")
+                            "(use .parquet, .csv or .mf4)")
+    if suffix == ".mf4" and args.layout == "long":
+        raise UnusableInput(f"{out}: --layout long is not available for .mf4 "
+                            "(one channel per signal)")
     dbs = []
     for path, ch in args.dbcs:
         if not os.path.exists(path):
@@ -166,7 +177,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
     else:
         # decode_dump reads the dump twice (time base, then frames): one bar over both
         with progress_bar(args, "decoding", passes=2) as bar:
-            dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+            dump = select_for_cli(open_for_cli(args.input, logger_id=args.logger,
+                                               progress=bar), args, args.input)
+            if suffix == ".mf4" and len(dump.loggers) > 1:
+                # one channel per signal: no logger column to keep the vehicles apart
+                raise UnusableInput(
+                    f"{args.input} holds {len(dump.loggers)} loggers: {loggers_found(dump)}; "
+                    f"an MF4 of decoded signals holds one vehicle: choose one with --logger "
+                    f"ID or --vehicle NAME (Parquet/CSV keep logger_id and vehicle columns)")
             res = decode_dump(dump, decoder, out, layout=args.layout, start=start, end=end,
                               progress=bar)
     rep = res["report"]

@@ -14,8 +14,10 @@ from ._common import (
     add_command,
     add_input,
     add_progress,
+    add_selection,
     open_for_cli,
     progress_bar,
+    select_for_cli,
 )
 
 __all__ = ["register", "cmd_info"]
@@ -24,7 +26,8 @@ __all__ = ["register", "cmd_info"]
 def cmd_info(args: argparse.Namespace) -> int:
     """Summarise ``args.input`` on stdout (text or JSON)."""
     with progress_bar(args, "reading") as bar:
-        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        dump = select_for_cli(open_for_cli(args.input, logger_id=args.logger, progress=bar),
+                              args, args.input)
         info = dump_info(dump)
     if info["records"] == 0 and not any(s["header_ok"] for s in info["segments"]) \
             and not any(s["blocks"] for s in info["segments"]):
@@ -48,7 +51,6 @@ def register(sub: Any) -> None:
 """)
     add_input(pi)
     pi.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    pi.add_argument("--logger", type=int, default=None, metavar="ID",
-                    help="only the segments of this logger id")
+    add_selection(pi)
     add_progress(pi)
     pi.set_defaults(func=cmd_info)

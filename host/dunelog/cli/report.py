@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from ..card.dump import Dump
 from ..report import gather, render_html
 from ..report.gather import DEFAULT_BITRATE, DEFAULT_DATA_BITRATE, DEFAULT_SIGNALS
 from ..report.plot import PLOT_FORMATS, write_plot
@@ -18,8 +19,9 @@ from ._common import (
     add_command,
     add_input,
     add_progress,
-    open_for_cli,
+    add_selection,
     progress_bar,
+    run_per_output,
 )
 
 __all__ = ["register", "cmd_report", "cmd_plot", "parse_bitrate"]
@@ -81,7 +83,8 @@ def _command(args: argparse.Namespace) -> list[str]:
         cmd += ["--signal", n]
     for opt, val, default in (("--bitrate", args.bitrate, DEFAULT_BITRATE),
                               ("--data-bitrate", args.data_bitrate, DEFAULT_DATA_BITRATE),
-                              ("--gap", args.gap, 2.0), ("--logger", args.logger, None)):
+                              ("--gap", args.gap, 2.0), ("--logger", args.logger, None),
+                              ("--vehicle", args.vehicle, None)):
         if val != default:
             v = ",".join(f"{k}={r}" for k, r in val.items()) if isinstance(val, dict) else val
             cmd += [opt, str(v)]
@@ -94,11 +97,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UnusableInput(f"report output must end in .html: {args.output}")
     if args.gap <= 0:
         raise UnusableInput(f"--gap must be > 0 (got {args.gap})")
+    _check_dbc(args.dbc or [])
+    return run_per_output(args, _report, "out/{vehicle}_{date}.html")
+
+
+def _report(args: argparse.Namespace, dump: Dump, output: str) -> int:
+    """The report of ``dump`` (one logger) into ``output``."""
     dbc = args.dbc or []
-    _check_dbc(dbc)
     t0 = time.monotonic()
     with progress_bar(args, "reading") as bar:
-        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        dump.progress = bar
         try:
             data = gather(dump, dbc=dbc, signals=_signals(args.signal), gap_s=args.gap,
                           bitrate=args.bitrate, data_bitrate=args.data_bitrate)
@@ -107,10 +115,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     command = _command(args)
     text = render_html(data, command=command)
     try:
-        with open(args.output, "w", encoding="utf-8") as f:
+        with open(output, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        raise UnusableInput(f"cannot write {args.output}: {e}") from None
+        raise UnusableInput(f"cannot write {output}: {e}") from None
     if not args.quiet:
         for n in data.unknown_signals:
             sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
@@ -120,7 +128,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                              f"dump\n")
         s = data.track.summary()
         sys.stderr.write(
-            f"{args.output}: {len(text) / 1e6:.2f} MB, {data.info['records']:,} records, "
+            f"{output}: {len(text) / 1e6:.2f} MB, {data.info['records']:,} records, "
             f"{data.info['overflow']['total']} dropped, {len(dump.problems)} problem(s), "
             f"{s['points']} fixes / {s['distance_km']:.3f} km, {len(data.signals)} signal "
             f"plot(s), {time.monotonic() - t0:.1f} s\n")
@@ -132,21 +140,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if os.path.splitext(args.output)[1].lower() not in PLOT_FORMATS:
         raise UnusableInput(f"plot output must end in {', '.join(PLOT_FORMATS)}: {args.output}")
     _check_dbc(args.dbc)
-    names = _signals(args.signal) or []
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UnusableInput("dunelog plot needs matplotlib: pip install 'dunelog[report]'") \
             from None
+    return run_per_output(args, _plot, "out/{vehicle}_{date}" + os.path.splitext(args.output)[1])
+
+
+def _plot(args: argparse.Namespace, dump: Dump, output: str) -> int:
+    """The plot of ``dump`` (one logger) into ``output``."""
+    names = _signals(args.signal) or []
     with progress_bar(args, "reading") as bar:
-        dump = open_for_cli(args.input, logger_id=args.logger, progress=bar)
+        dump.progress = bar
         try:
-            data = write_plot(args.output, dump, dbc=args.dbc, signals=names,
+            data = write_plot(output, dump, dbc=args.dbc, signals=names,
                               points=args.points)
         except ValueError as e:
             raise UnusableInput(f"{args.input}: {e}") from None
         except OSError as e:
-            raise UnusableInput(f"cannot write {args.output}: {e}") from None
+            raise UnusableInput(f"cannot write {output}: {e}") from None
     if not args.quiet:
         for n in data.unknown_signals:
             sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
@@ -154,7 +167,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for n in data.missing_signals:
             sys.stderr.write(f"dunelog: warning: signal {n} not plotted: no frames in this "
                              f"dump\n")
-        sys.stderr.write(f"{args.output}: " + ", ".join(
+        sys.stderr.write(f"{output}: " + ", ".join(
             f"{s.name} [{s.unit or '-'}] {s.by_time.samples:,} samples" for s in data.signals)
             + "\n")
     return EXIT_OK
@@ -171,7 +184,8 @@ def register(sub: Any) -> None:
 """)
     add_input(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="HTML file to write (.html)")
+                   help="HTML file to write (.html); {logger}, {vehicle}, {date} in the "
+                        "name: one page per logger / vehicle / UTC day")
     p.add_argument("--dbc", action="append", metavar="FILE",
                    help="database for the signal plots (repeatable)")
     p.add_argument("--signal", nargs="+", action="extend", metavar="NAME",
@@ -184,8 +198,7 @@ def register(sub: Any) -> None:
                    metavar="BPS", help="CAN FD data-phase bit rate for bus load (default 2M)")
     p.add_argument("--gap", type=float, default=2.0, metavar="SECONDS",
                    help="fix outage that splits the track (default 2)")
-    p.add_argument("--logger", type=int, default=None, metavar="ID",
-                   help="only the segments of this logger id")
+    add_selection(p)
     add_progress(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(func=cmd_report)
@@ -202,11 +215,11 @@ def register(sub: Any) -> None:
     q.add_argument("--signal", nargs="+", action="extend", required=True, metavar="NAME",
                    help="signals to plot (comma lists ok; repeatable)")
     q.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="image file: .png, .svg or .pdf")
+                   help="image file: .png, .svg or .pdf; {logger}, {vehicle}, {date} in the "
+                        "name: one image per logger / vehicle / UTC day")
     q.add_argument("--points", type=int, default=2000, metavar="N",
                    help="min/max buckets across the time axis (default 2000)")
-    q.add_argument("--logger", type=int, default=None, metavar="ID",
-                   help="only the segments of this logger id")
+    add_selection(q)
     add_progress(q)
     q.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     q.set_defaults(func=cmd_plot)

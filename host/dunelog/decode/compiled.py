@@ -10,7 +10,7 @@ import numpy as np
 __all__ = ["CompiledSignal", "CompiledMessage", "compile_message", "compile_database",
            "load_database", "j1939_pgn"]
 
-RESERVED = {"time_us", "boot", "utc", "channel", "frame_id"}
+RESERVED = {"time_us", "boot", "utc", "channel", "frame_id", "logger_id", "vehicle"}
 
 
 @dataclass

@@ -110,10 +110,12 @@ class DecodedMessage:
                     pa.array(codes, pa.int32(), mask=m), pa.array(s.choice_labels, pa.string()))
         return pa.table(cols)
 
-    def to_long(self, timestamp: str = "utc", with_time_us: bool = False):
+    def to_long(self, timestamp: str = "utc", with_time_us: bool = False,
+                with_boot: bool = False):
         """Long table, one row per decoded value: timestamp, channel, frame_id, message,
         signal, value (float64), unit, label.  ``timestamp`` "utc" gives a UTC timestamp
-        (null where unknown), "boot" float seconds since boot."""
+        (null where unknown), "boot" float seconds since boot.  ``with_time_us`` /
+        ``with_boot`` add the columns ``_t`` / ``_boot`` (boot time and boot number)."""
         import pyarrow as pa
         parts = []
         for s in self.out_signals():
@@ -156,6 +158,7 @@ class DecodedMessage:
                                                        pa.array([s.unit])),
                 "label": label,
                 **({"_t": pa.array(take(self.time_us), pa.int64())} if with_time_us else {}),
+                **({"_boot": pa.array(take(self.boot), pa.uint16())} if with_boot else {}),
             }))
         return tables
 

@@ -15,9 +15,11 @@ import numpy as np
 
 from ..frames import FrameChunk
 from .decoder import Decoder
+from .mf4 import Mf4SignalSink
 from .window import TimeBound, window
 
-__all__ = ["TableSink", "decode_dump", "with_timebase", "EpochTimeBase", "TABLE_FORMATS"]
+__all__ = ["TableSink", "decode_dump", "with_timebase", "with_identity", "EpochTimeBase",
+           "TABLE_FORMATS"]
 
 #: output suffix -> table format
 TABLE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -30,6 +32,8 @@ class TableSink:
         self.out, self.fmt, self.layout = out, fmt, layout
         self.writers: dict[str, Any] = {}
         self.schemas: dict[str, Any] = {}
+        #: key/value metadata for the Parquet schemas (the loggers and vehicles)
+        self.metadata: dict[bytes, bytes] | None = None
         self.rows = 0
         self.files: list[str] = []
         if layout == "wide":
@@ -43,6 +47,9 @@ class TableSink:
         if w is None:
             if self.fmt == "parquet":
                 import pyarrow.parquet as pq
+                if self.metadata:
+                    table = table.replace_schema_metadata(
+                        {**(table.schema.metadata or {}), **self.metadata})
                 w = pq.ParquetWriter(path, table.schema, compression="zstd")
             else:
                 import pyarrow.csv as pcsv
@@ -117,14 +124,18 @@ def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = N
     summary (rows written, files, layout, timestamp kind, decoder report)."""
     import pyarrow as pa
     suffix = os.path.splitext(out)[1].lower()
-    fmt = TABLE_FORMATS.get(suffix)
+    fmt = "mf4" if suffix == ".mf4" else TABLE_FORMATS.get(suffix)
     if fmt is None:
         raise ValueError(f"{out}: decoded output as {suffix or '(no suffix)'} is not "
-                         "available (use .parquet or .csv)")
-    layout = layout or ("wide" if fmt == "parquet" else "long")
+                         "available (use .parquet, .csv or .mf4)")
+    if fmt == "mf4" and layout == "long":
+        raise ValueError(f"{out}: an MF4 holds one channel per signal (no long layout)")
+    layout = layout or ("wide" if fmt in ("parquet", "mf4") else "long")
     it: Iterator[tuple[Any, Any]]
+    idents: dict[tuple[int, int], Any] = {}
     if chunks is None:
         stats = dump.scan(can_ids=False)
+        idents = dump.identities()
         synced = any(tb.boots() for tb in stats.timebases.values())
         if progress is not None:
             dump.progress = progress
@@ -136,29 +147,82 @@ def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = N
         ts_kind = "utc" if first is not None and first[1] is not None else "boot"
         if first is not None:
             it = _chain([first], it)
-    sink = TableSink(out, fmt, layout)
+    sink: Any = Mf4SignalSink(out) if fmt == "mf4" else TableSink(out, fmt, layout)
+    sink.metadata = _identity_metadata(idents)
     try:
         for chunk, tb in it:
+            logger = getattr(chunk, "logger_id", None) if chunks is None else None
             longs = []
             for arr in (chunk.classic, chunk.fd):
                 if not arr.size:
                     continue
                 arr = window(arr, start, end, tb)
                 for dm in decoder.decode(arr, tb):
-                    if layout == "wide":
-                        sink.write_wide(dm.message.name, dm.to_arrow())
+                    if fmt == "mf4":
+                        sink.write(dm)
+                    elif layout == "wide":
+                        sink.write_wide(dm.message.name, with_identity(
+                            dm.to_arrow(), logger, dm.boot, idents, at=WIDE_IDENTITY_AT))
                     else:
-                        t = dm.to_long(ts_kind, with_time_us=True)
+                        t = dm.to_long(ts_kind, with_time_us=True, with_boot=True)
                         if t:
                             longs.extend(t)
             if longs:
                 tab = pa.concat_tables(longs)
                 tab = tab.take(np.argsort(tab.column("_t").to_numpy(), kind="stable"))
-                sink.write_long(tab.drop_columns(["_t"]))
+                tab = with_identity(tab, logger, tab.column("_boot").to_numpy(), idents)
+                sink.write_long(tab.drop_columns(["_t", "_boot"]))
     finally:
         sink.close()
     return {"rows": sink.rows, "files": sink.files, "layout": layout,
             "timestamp": ts_kind, "report": decoder.report}
+
+
+#: where the identity columns go in a wide table: after time_us, boot, utc, channel, frame_id
+WIDE_IDENTITY_AT = 5
+
+
+def with_identity(table: Any, logger_id: int | None, boot: np.ndarray,
+                  idents: dict[tuple[int, int], Any], at: int | None = None) -> Any:
+    """``table`` with the columns ``logger_id`` (uint32) and ``vehicle`` (dictionary
+    string) inserted at column ``at`` (appended when None): the logger of the chunk and
+    the vehicle name of each row's boot (from its session-start record).  Both are null
+    for a log without them (a foreign log)."""
+    import pyarrow as pa
+    n = table.num_rows
+    if logger_id is None:
+        lg = pa.nulls(n, pa.uint32())
+        vh = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
+    else:
+        lg = pa.array(np.full(n, logger_id, np.uint32), pa.uint32())
+        boot = np.asarray(boot)
+        boots, inv = np.unique(boot, return_inverse=True)
+        names = []
+        codes = np.empty(len(boots), np.int32)
+        for i, b in enumerate(boots.tolist()):
+            ident = idents.get((logger_id, int(b)))
+            name = ident.vehicle if ident is not None else ""
+            if name not in names:
+                names.append(name)
+            codes[i] = names.index(name)
+        vh = pa.DictionaryArray.from_arrays(pa.array(codes[inv.reshape(-1)], pa.int32()),
+                                            pa.array(names, pa.string()))
+    at = table.num_columns if at is None else at
+    table = table.add_column(at, pa.field("logger_id", pa.uint32()), lg)
+    return table.add_column(at + 1, pa.field("vehicle", vh.type), vh)
+
+
+def _identity_metadata(idents: dict[tuple[int, int], Any]) -> dict[bytes, bytes] | None:
+    """Parquet schema metadata ``dunelog.loggers``: JSON ``{logger id: [vehicle, ...]}``."""
+    if not idents:
+        return None
+    import json
+    out: dict[str, list[str]] = {}
+    for ident in idents.values():
+        names = out.setdefault(str(ident.logger_id), [])
+        if ident.vehicle not in names:
+            names.append(ident.vehicle)
+    return {b"dunelog.loggers": json.dumps(out, ensure_ascii=False).encode("utf-8")}
 
 
 def _chain(a: Iterable[Any], b: Iterable[Any]) -> Iterator[Any]:

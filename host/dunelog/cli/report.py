@@ -120,12 +120,7 @@ def _report(args: argparse.Namespace, dump: Dump, output: str) -> int:
     except OSError as e:
         raise UnusableInput(f"cannot write {output}: {e}") from None
     if not args.quiet:
-        for n in data.unknown_signals:
-            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
-                             f"database(s)\n")
-        for n in data.missing_signals:
-            sys.stderr.write(f"dunelog: note: signal {n} not plotted: no frames in this "
-                             f"dump\n")
+        _say_unplotted(data, missing="note")
         s = data.track.summary()
         sys.stderr.write(
             f"{output}: {len(text) / 1e6:.2f} MB, {data.info['records']:,} records, "
@@ -133,6 +128,14 @@ def _report(args: argparse.Namespace, dump: Dump, output: str) -> int:
             f"{s['points']} fixes / {s['distance_km']:.3f} km, {len(data.signals)} signal "
             f"plot(s), {time.monotonic() - t0:.1f} s\n")
     return EXIT_OK
+
+
+def _say_unplotted(data: Any, *, missing: str) -> None:
+    """One stderr line per asked-for signal that was not plotted, and why."""
+    for n in data.unknown_signals:
+        sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the database(s)\n")
+    for n in data.missing_signals:
+        sys.stderr.write(f"dunelog: {missing}: signal {n} not plotted: no frames in this dump\n")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -161,12 +164,7 @@ def _plot(args: argparse.Namespace, dump: Dump, output: str) -> int:
         except OSError as e:
             raise UnusableInput(f"cannot write {output}: {e}") from None
     if not args.quiet:
-        for n in data.unknown_signals:
-            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: not in the "
-                             f"database(s)\n")
-        for n in data.missing_signals:
-            sys.stderr.write(f"dunelog: warning: signal {n} not plotted: no frames in this "
-                             f"dump\n")
+        _say_unplotted(data, missing="warning")
         sys.stderr.write(f"{output}: " + ", ".join(
             f"{s.name} [{s.unit or '-'}] {s.by_time.samples:,} samples" for s in data.signals)
             + "\n")

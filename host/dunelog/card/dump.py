@@ -250,6 +250,9 @@ class Dump:
                 else:
                     seen[k] = s.path
         self.segments: list[Segment] = segs
+        #: the block sequence number expected first of each ``(logger_id, boot)`` (0 when
+        #: absent): set for a dump of later segments of a boot (see :meth:`of_segments`)
+        self.start_seq: dict[tuple[int, int], int] = {}
         self._problems = ProblemLog()
         self.stats: DumpStats | None = None
 
@@ -330,9 +333,17 @@ class Dump:
         """A dump of only the segments of these ``(logger_id, boot)`` pairs (same path,
         chunk size and progress; no pass is made)."""
         keep = set(boots)
+        return self.of_segments([s for s in self.segments if (s.logger_id, s.boot) in keep])
+
+    def of_segments(self, segments: list[Segment],
+                    start_seq: dict[tuple[int, int], int] | None = None) -> "Dump":
+        """A dump of these segments of this dump (same path, chunk size and progress; no
+        pass is made); ``start_seq`` as :attr:`start_seq`, for segments that continue a
+        boot whose earlier segments are not in the new dump."""
         sub = Dump.__new__(Dump)
         sub.path, sub.chunk_size, sub.progress = self.path, self.chunk_size, self.progress
-        sub.segments = [s for s in self.segments if (s.logger_id, s.boot) in keep]
+        sub.segments = list(segments)
+        sub.start_seq = dict(start_seq or {})
         sub._problems = ProblemLog()
         sub.stats = None
         return sub
@@ -368,6 +379,8 @@ class Dump:
         self._problems = log = ProblemLog()
         stats = self.stats = DumpStats()
         next_seq: dict[tuple[int | None, int | None], int] = {}
+        for k, v in self.start_seq.items():
+            next_seq[k] = v
         done = 0
         total = self.total_bytes
         for seg in self.segments:
@@ -503,6 +516,13 @@ class Dump:
             if dec.classic.size or dec.fd.size:
                 yield CanChunk(chunk.file, int(chunk.headers["logger_id"][0]),
                                dec.classic, dec.fd)
+
+    def chunks(self) -> Iterator[tuple[CanChunk, list[AnyRecord]]]:
+        """One pass yielding, chunk by chunk, the CAN frames (:class:`CanChunk`, arrays
+        possibly empty) and the other records decoded (GNSS, time sync, events, ...)."""
+        for chunk, dec, others in self._pass():
+            yield CanChunk(chunk.file, int(chunk.headers["logger_id"][0]),
+                           dec.classic, dec.fd), others
 
     def can_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All CAN frames of the dump as two arrays ``(classic, fd)`` (loads them all)."""

@@ -36,6 +36,11 @@ class TimeBase:
         """Boots that have at least one sync."""
         return sorted(self._raw)
 
+    def points(self, boot: int) -> list[tuple[int, int]]:
+        """The sync points of ``boot``, ``(time_us, utc_epoch_us)`` in boot-time order."""
+        t = self._table(boot)
+        return [] if t is None else list(zip(t[0], t[1]))
+
     def __contains__(self, boot: int) -> bool:
         return boot in self._raw
 

@@ -18,6 +18,7 @@ from . import (
     hil,
     info,
     ingest,
+    query,
     replay,
     report,
     track,
@@ -27,7 +28,8 @@ from ._common import EXIT_OK, EXIT_UNUSABLE, UnusableInput
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNUSABLE", "UnusableInput"]
 
 #: the command modules, in the order ``dunelog --help`` lists them
-COMMANDS = (info, decode, convert, track, replay, report, hil, board, ingest, completion)
+COMMANDS = (info, decode, query, convert, track, replay, report, hil, board, ingest,
+            completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

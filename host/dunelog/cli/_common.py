@@ -217,6 +217,34 @@ def progress_bar(args: argparse.Namespace, desc: str, *, passes: int = 1,
     return ByteProgress(desc, passes=passes, delay=0.0 if forced else 0.3)
 
 
+class TaskProgress(ByteProgress):
+    """One bar over an archive's tasks: frames done of the total (rate in frames/s, ETA),
+    tasks done of the total beside it; fed ``(tasks_done, tasks_total, frames_done,
+    frames_total)``."""
+
+    def __init__(self, desc: str, *, delay: float = 0.3) -> None:
+        super().__init__(desc, unit="frames", delay=delay)
+
+    def __call__(self, done: int, total: int, frames: int = 0,
+                 frames_total: int = 0) -> None:
+        if self.bar.total != frames_total:
+            self.bar.total = frames_total
+        self.bar.set_postfix_str(f"{done}/{total} files", refresh=False)
+        self.advance_to(frames)
+
+    def __enter__(self) -> TaskProgress:
+        return self
+
+
+def tasks_bar(args: argparse.Namespace) -> TaskProgress | _NoProgress:
+    """A :class:`TaskProgress` if :func:`want_progress`, else a stand-in (None inside
+    ``with``)."""
+    if not want_progress(args):
+        return _NoProgress()
+    forced = getattr(args, "progress", None) is True
+    return TaskProgress("decoding", delay=0.0 if forced else 0.3)
+
+
 # ---------------------------------------------------------------------------- input
 def open_for_cli(path: str, *, logger_id: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> Dump:

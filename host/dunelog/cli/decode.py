@@ -35,6 +35,7 @@ from ._common import (
     progress_bar,
     refuse_merge,
     select_for_cli,
+    tasks_bar,
 )
 
 __all__ = ["register", "cmd_decode"]
@@ -74,7 +75,7 @@ def register(sub: Any) -> None:
                    help="database (DBC, ARXML, KCD, SYM); repeatable")
     p.add_argument("--channel", action=_ChannelAction, type=int, metavar="N",
                    help="apply the preceding --dbc to channel N only")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
+    p.add_argument("-o", "--output", metavar="OUT",
                    help="output; format by suffix: .parquet (wide, a directory of one file "
                         "per message), .csv (long) or .mf4 (one channel group per message, "
                         "one channel per signal)")
@@ -92,6 +93,17 @@ def register(sub: Any) -> None:
     p.add_argument("--layout", choices=("wide", "long"), default=None,
                    help="wide: one column per signal; long: one row per value "
                         "(default: wide for .parquet, long for .csv)")
+    g = p.add_argument_group("dataset (a whole archive; see docs/FLEET.md)")
+    g.add_argument("--dataset", metavar="DIR",
+                   help="instead of -o: decode into a Hive-partitioned Parquet dataset, "
+                        "DIR/<message|gnss|events|status|integrity>/vehicle=V/date=D/, "
+                        "one task per segment file; a re-run adds only what is new")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="run the tasks on a local Dask cluster of N worker processes "
+                        "(default: in this process)")
+    g.add_argument("--scheduler", metavar="ADDR",
+                   help="run the tasks on the Dask cluster at ADDR (tcp://host:8786); its "
+                        "workers must see INPUT and DIR at the same paths")
     add_selection(p)
     add_progress(p)
     p.set_defaults(func=cmd_decode, dbcs=None)
@@ -130,8 +142,69 @@ def _selection(args: argparse.Namespace, dbs: list) -> list[int | str] | None:
     return out
 
 
+def _load_databases(args: argparse.Namespace) -> list:
+    dbs = []
+    for path, ch in args.dbcs:
+        if not os.path.exists(path):
+            raise UnusableInput(f"no such database file: {path}")
+        try:
+            dbs.append((load_database(path), ch))
+        except Exception as e:  # noqa: BLE001 - cantools raises anything on a bad file
+            raise UnusableInput(f"cannot load database {path}: {e}") from None
+    return dbs
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    """``decode ARCHIVE --dataset DIR``: see :func:`dunelog.fleet.build_dataset`."""
+    from ..fleet import DatasetError, DecodeSpec, EngineError, build_dataset, make_engine
+    if args.start is not None or args.end is not None:
+        raise UnusableInput("--start/--end do not apply to --dataset (a dataset holds the "
+                            "whole archive: filter in the query)")
+    if os.path.isfile(args.input) and not args.input.lower().endswith(".dlg"):
+        raise UnusableInput(f"{args.input}: --dataset decodes dunelog segment files "
+                            "(a card dump or an archive), not other logs")
+    open_for_cli(args.input, logger_id=args.logger)          # a clear error if no segments
+    dbs = _load_databases(args)
+    decoder = Decoder(dbs, ids=_selection(args, dbs), signals=_split(args.signal))
+    if not decoder.messages:
+        raise UnusableInput("no message of the database(s) matches --ids/--messages/--signal")
+    sel = _selection(args, dbs)
+    spec = DecodeSpec.make([(p, ch) for p, ch in args.dbcs], ids=sel,
+                           signals=_split(args.signal))
+    try:
+        engine = make_engine(args.workers, args.scheduler)
+    except EngineError as e:
+        raise UnusableInput(str(e)) from None
+    with engine, tasks_bar(args) as bar:
+        try:
+            rep = build_dataset(args.input, args.dataset, spec, engine=engine,
+                                logger_id=args.logger, vehicle=args.vehicle, progress=bar)
+        except DatasetError as e:
+            raise UnusableInput(str(e)) from None
+    rate = rep.frames / rep.seconds if rep.seconds else 0.0
+    sys.stderr.write(
+        f"dataset {args.dataset}: {rep.decoded} segment file(s) decoded, {rep.skipped} "
+        f"unchanged; {rep.frames} frame(s), {rep.frames_decoded} decoded, "
+        f"{rep.parts_written} part(s) written, {rep.parts_removed} replaced "
+        f"({rep.seconds:.1f} s, {rate / 1e6:.2f} M frames/s, {rep.engine})\n")
+    for k, n in sorted(rep.unknown.items()):
+        sys.stderr.write(f"  {n} frame(s) with id {k}: not in any DBC\n")
+    if rep.problems:
+        sys.stderr.write(f"  {rep.problems} integrity problem(s): see the integrity table\n")
+    return EXIT_OK
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode ``args.input`` with the databases into ``args.output``."""
+    if args.dataset is not None:
+        if args.output is not None:
+            raise UnusableInput("give -o OUT (files) or --dataset DIR (a dataset), not both")
+        return _cmd_dataset(args)
+    if args.workers is not None or args.scheduler is not None:
+        raise UnusableInput("--workers/--scheduler run a --dataset decode: add --dataset DIR")
+    if args.output is None:
+        raise UnusableInput("no output: give -o OUT (.parquet, .csv, .mf4, or a frame log) "
+                            "or --dataset DIR")
     out = args.output
     suffix = os.path.splitext(out)[1].lower()
     if suffix in FRAME_SUFFIXES:
@@ -151,14 +224,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if suffix == ".mf4" and args.layout == "long":
         raise UnusableInput(f"{out}: --layout long is not available for .mf4 "
                             "(one channel per signal)")
-    dbs = []
-    for path, ch in args.dbcs:
-        if not os.path.exists(path):
-            raise UnusableInput(f"no such database file: {path}")
-        try:
-            dbs.append((load_database(path), ch))
-        except Exception as e:  # noqa: BLE001 - cantools raises anything on a bad file
-            raise UnusableInput(f"cannot load database {path}: {e}") from None
+    dbs = _load_databases(args)
     try:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as e:

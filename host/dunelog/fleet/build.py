@@ -1,0 +1,225 @@
+"""Decode an archive into a dataset (``dunelog decode ARCHIVE --dataset OUT``).
+
+:func:`build_dataset` probes the archive's segment files, scans the new or changed ones
+for their context (:func:`~.plan.scan_segment`), plans one task per file
+(:func:`~.plan.plan_tasks`) and runs those whose fingerprint is not in ``_dataset.json``
+yet (:func:`~.task.decode_segment`) on an :class:`~.engine.Engine`.  After each task its
+old parts (from an earlier version of the file) are removed and the manifest updated, so a
+run stopped at any point leaves a dataset a re-run completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..card.dump import Dump
+from .engine import Engine, SerialEngine
+from .plan import (
+    PLAN_VERSION,
+    DecodeSpec,
+    SegmentContext,
+    plan_tasks,
+    scan_segment,
+    vehicle_dir,
+)
+from .store import MANIFEST, load_manifest, save_manifest, sweep_temporaries
+from .tables import RECORD_TABLES, UNITS
+from .task import TaskResult, dataset_version, decode_segment, decoder_for, message_metadata
+
+__all__ = ["build_dataset", "BuildReport", "FORMAT", "DatasetError"]
+
+#: the ``format`` of ``_dataset.json``
+FORMAT = "dunelog-dataset/1"
+_SAVE_EVERY_S = 5.0
+
+
+class DatasetError(ValueError):
+    """The output is not a dunelog dataset, or belongs to other databases."""
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    segments: int = 0
+    scanned: int = 0
+    decoded: int = 0
+    skipped: int = 0
+    frames: int = 0
+    frames_decoded: int = 0
+    parts_written: int = 0
+    parts_removed: int = 0
+    temporaries_removed: int = 0
+    seconds: float = 0.0
+    engine: str = ""
+    rows: dict[str, int] = field(default_factory=dict)
+    problems: int = 0
+    unknown: dict[str, int] = field(default_factory=dict)
+
+
+def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
+                  engine: Engine | None = None, logger_id: int | None = None,
+                  vehicle: str | None = None,
+                  progress: Callable[[int, int, int, int], None] | None = None
+                  ) -> BuildReport:
+    """Decode the segment files under ``archive`` into the dataset ``out``.
+
+    :param spec: databases and selection (:meth:`DecodeSpec.make`).
+    :param engine: where tasks run (default: this process).
+    :param logger_id: only this logger's files; ``vehicle``: only this vehicle's boots
+        (its name, or the partition value ``T1-204``).
+    :param progress: ``progress(tasks_done, tasks_total, frames_done, frames_total)``.
+    :raises DatasetError: ``out`` holds something else than a dataset of these databases.
+    """
+    t0 = time.perf_counter()
+    engine = engine or SerialEngine()
+    archive = os.path.abspath(archive)
+    out = os.path.abspath(out)
+    man = _open_manifest(out, spec)
+    rep = BuildReport(engine=engine.describe())
+    rep.temporaries_removed = sweep_temporaries(out) if os.path.isdir(out) else 0
+    dump = Dump(archive, logger_id=logger_id)
+    root = archive if os.path.isdir(archive) else os.path.dirname(archive)
+    segs = man.setdefault("segments", {})
+    contexts: dict[str, SegmentContext] = {}
+    to_scan = []
+    for seg in dump.segments:
+        rel = os.path.relpath(seg.path, root).replace(os.sep, "/")
+        old = segs.get(rel, {}).get("context")
+        st = os.stat(seg.path)
+        if old and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:
+            contexts[rel] = SegmentContext.from_json(old)
+        else:
+            to_scan.append((seg.path, rel))
+    for (_, rel), ctx in engine.map(_scan, to_scan):
+        contexts[rel] = ctx
+        rep.scanned += 1
+    tasks = plan_tasks(dump, root, contexts, spec)
+    if vehicle is not None:
+        tasks = [t for t in tasks
+                 if any(vehicle in v for v in t.vehicles.values())]
+    rep.segments = len(tasks)
+    todo = []
+    for t in tasks:
+        ent = segs.get(t.relpath, {})
+        if ent.get("fingerprint") == t.fingerprint and all(
+                os.path.exists(os.path.join(out, p)) for p in ent.get("parts", [])):
+            rep.skipped += 1
+        else:
+            todo.append(t)
+    total_frames = sum(t.frames for t in todo)
+    done_frames = 0
+    os.makedirs(out, exist_ok=True)
+    last_save = time.monotonic()
+    if progress is not None:
+        progress(0, len(todo), 0, total_frames)
+    for i, (task, res) in enumerate(engine.map(decode_segment, todo, out), 1):
+        _record(out, segs, task, res, contexts[task.relpath], rep)
+        done_frames += task.frames
+        if progress is not None:
+            progress(i, len(todo), done_frames, total_frames)
+        if time.monotonic() - last_save > _SAVE_EVERY_S:
+            save_manifest(out, _finish(man, spec, archive, contexts))
+            last_save = time.monotonic()
+    for t in tasks:     # contexts of skipped files may be new (first run after an upgrade)
+        segs.setdefault(t.relpath, {})["context"] = contexts[t.relpath].to_json()
+    save_manifest(out, _finish(man, spec, archive, contexts))
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def _scan(item: tuple[str, str]) -> SegmentContext:
+    return scan_segment(*item)
+
+
+def _open_manifest(out: str, spec: DecodeSpec) -> dict[str, Any]:
+    if os.path.isfile(out):
+        raise DatasetError(f"{out} is a file: a dataset is a directory")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.exists(
+            os.path.join(out, MANIFEST)):
+        raise DatasetError(f"{out} is not empty and holds no {MANIFEST}: not a dunelog "
+                           "dataset (choose a new or empty directory)")
+    man = load_manifest(out)
+    if man and man.get("format") != FORMAT:
+        raise DatasetError(f"{out}: {MANIFEST} says format {man.get('format')!r}, "
+                           f"this dunelog writes {FORMAT!r}")
+    if man and man.get("plan_version") != PLAN_VERSION:
+        man["segments"] = {k: {"context": v.get("context"), "parts": v.get("parts", [])}
+                           for k, v in man.get("segments", {}).items()}
+    want = sorted([os.path.basename(p), sha] for p, _, sha in spec.dbcs)
+    have = sorted([d["name"], d["sha256"]] for d in man.get("databases", []))
+    if man and have and want != have:
+        names = ", ".join(n for n, _ in have)
+        raise DatasetError(f"{out} was decoded with other databases ({names}); decode into "
+                           "a new directory, or delete this one to redo it")
+    return man
+
+
+def _record(out: str, segs: dict[str, Any], task: Any, res: TaskResult,
+            ctx: SegmentContext, rep: BuildReport) -> None:
+    """After one task: drop the file's old parts, note its new ones."""
+    old = set(segs.get(task.relpath, {}).get("parts", []))
+    for p in old - set(res.parts):
+        try:
+            os.remove(os.path.join(out, p))
+            rep.parts_removed += 1
+        except FileNotFoundError:
+            pass
+    segs[task.relpath] = {"fingerprint": res.fingerprint, "parts": res.parts,
+                          "rows": res.rows, "frames": res.frames, "context": ctx.to_json(),
+                          "problems": res.problems}
+    rep.decoded += 1
+    rep.frames += res.frames
+    rep.frames_decoded += res.decoded
+    rep.parts_written += len(res.parts)
+    rep.problems += res.problems
+    for k, v in res.rows.items():
+        rep.rows[k] = rep.rows.get(k, 0) + v
+    for k, v in res.report.get("unknown_ids", {}).items():
+        rep.unknown[k] = rep.unknown.get(k, 0) + v
+
+
+def _finish(man: dict[str, Any], spec: DecodeSpec, archive: str,
+            contexts: dict[str, SegmentContext]) -> dict[str, Any]:
+    """The manifest's summary fields, from its segments."""
+    tables: dict[str, Any] = {}
+    for m in decoder_for(spec).messages:
+        md = message_metadata(m, spec, "", "")
+        tables[m.name] = {"kind": "message", "frame_id": m.frame_id,
+                          "units": json.loads(md[b"dunelog.units"]),
+                          "value_tables": json.loads(md[b"dunelog.value_tables"])}
+    for t in RECORD_TABLES:
+        tables[t] = {"kind": t, "units": UNITS[t]}
+    vehicles: dict[str, Any] = {}
+    for rel, ent in man.get("segments", {}).items():
+        for p in ent.get("parts", []):
+            v = p.split("/")[1].split("=", 1)[1]
+            vehicles.setdefault(v, {"segments": 0})
+        if ent.get("parts"):
+            v = ent["parts"][0].split("/")[1].split("=", 1)[1]
+            vehicles[v]["segments"] += 1
+    for rel, ctx in contexts.items():
+        for ss in ctx.sessions.values():
+            d = vehicle_dir(ss["logger_id"], ss["vehicle"])
+            if d in vehicles:
+                vehicles[d]["name"] = ss["vehicle"]
+                ids = vehicles[d].setdefault("logger_ids", [])
+                if ss["logger_id"] not in ids:
+                    ids.append(ss["logger_id"])
+    man.update({
+        "format": FORMAT, "plan_version": PLAN_VERSION,
+        "dunelog_version": dataset_version(),
+        "archive": archive,
+        "databases": [{"name": os.path.basename(p), "path": p, "channel": ch, "sha256": sha}
+                      for p, ch, sha in spec.dbcs],
+        "selection": {"ids": list(spec.ids or []), "signals": list(spec.signals or [])},
+        "partitioning": ["vehicle", "date"],
+        "tables": tables,
+        "vehicles": vehicles,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    return man

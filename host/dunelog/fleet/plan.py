@@ -1,0 +1,251 @@
+"""Plan an archive's decode as one task per segment file.
+
+A segment file cannot be decoded alone: its UTC comes from the time syncs of its whole
+boot (the latest sync at or before a frame, else the first one after), its vehicle from the
+boot's session-start record (usually in the boot's first file) and its expected first block
+sequence number from the segment before it.  So the plan is made in two steps:
+
+1. :func:`scan_segment` (one task per file, cheap to cache): what a file holds of that
+   context (:class:`SegmentContext`, JSON-able);
+2. :func:`plan_tasks`: the contexts merged into what the whole-archive reader
+   (:class:`~dunelog.card.dump.Dump`) would know, handed to each file's
+   :class:`SegmentTask` - only what changes that file's output, so that its fingerprint
+   changes exactly when its output would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..card import format as F
+from ..card.dump import BootStats, Dump, DumpStats, Segment, safe_name
+from ..card.records import SessionStart
+from ..card.timebase import TimeBase
+
+__all__ = ["SegmentContext", "SegmentTask", "DecodeSpec", "scan_segment", "plan_tasks",
+           "segment_key", "vehicle_dir", "PLAN_VERSION"]
+
+#: bumped whenever a task's output for the same inputs changes (forces a full redo)
+PLAN_VERSION = 1
+
+
+@dataclass
+class SegmentContext:
+    """What one segment file holds of its boot's context (the result of
+    :func:`scan_segment`); ``size``/``mtime_ns`` say which file version it describes."""
+
+    relpath: str
+    size: int
+    mtime_ns: int
+    frames: int = 0
+    #: ``[boot, seq]`` of the last accepted block
+    last: list[int] | None = None
+    #: per boot: first_us, last_us, clean_end, blocks, records
+    boots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per boot: the time sync points ``[time_us, utc_us]``
+    syncs: dict[str, list[list[int]]] = field(default_factory=dict)
+    #: per boot: the session-start record's fields
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "SegmentContext":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """The databases and selection of a decode, picklable for workers: ``dbcs`` are
+    ``(path, channel or None, sha256)``."""
+
+    dbcs: tuple[tuple[str, int | None, str], ...]
+    ids: tuple[Any, ...] | None = None
+    signals: tuple[str, ...] | None = None
+
+    @classmethod
+    def make(cls, dbcs: list[tuple[str, int | None]], ids: Any = None,
+             signals: Any = None) -> "DecodeSpec":
+        return cls(tuple((os.path.abspath(p), ch, _sha256(p)) for p, ch in dbcs),
+                   tuple(ids) if ids else None, tuple(signals) if signals else None)
+
+    def digest(self) -> str:
+        """What changes the decoded output: the databases' contents, channels, selection."""
+        return _digest([[sha, ch] for _, ch, sha in self.dbcs], list(self.ids or []),
+                       list(self.signals or []))
+
+
+@dataclass
+class SegmentTask:
+    """Everything a worker needs to decode one segment file into dataset parts."""
+
+    path: str
+    relpath: str
+    key: str                                 # part-name stem: L<logger>-B<boot>-S<segment>
+    logger_id: int | None
+    boot: int | None
+    start_seq: dict[tuple[int, int], int]
+    #: the sync points this file's UTC depends on, per boot
+    syncs: dict[int, list[tuple[int, int]]]
+    #: per boot of the file: the vehicle name and its partition value
+    vehicles: dict[int, tuple[str, str]]
+    #: boots whose last segment this is and that did not end cleanly (a power cut)
+    cut_boots: dict[int, int]                # boot -> last time_us
+    duplicate_of: str | None
+    frames: int
+    size: int
+    spec: DecodeSpec
+    fingerprint: str = ""
+
+    def timebase(self) -> TimeBase:
+        tb = TimeBase()
+        for bt, pts in self.syncs.items():
+            for t, u in pts:
+                tb.add(bt, t, u)
+        return tb
+
+
+def segment_key(seg: Segment) -> str:
+    """The stem of a segment's part files: ``L<logger>-B<boot>-S<segment>`` (a hash of the
+    path when its header is unreadable)."""
+    if seg.logger_id is not None and seg.boot is not None and seg.segment is not None \
+            and seg.duplicate_of is None:
+        return f"L{seg.logger_id}-B{seg.boot}-S{seg.segment}"
+    return "X" + hashlib.sha1(seg.path.encode()).hexdigest()[:12]
+
+
+def vehicle_dir(logger_id: int, vehicle: str) -> str:
+    """The ``vehicle=`` partition value: the name made file-name-safe as ``dunelog
+    ingest`` names its directories (``T1 #204`` -> ``T1-204``), ``logger-<id>`` when
+    unnamed."""
+    return safe_name(vehicle) or f"logger-{logger_id}"
+
+
+def scan_segment(path: str, relpath: str) -> SegmentContext:
+    """Read one segment file for its context (a worker task)."""
+    st = os.stat(path)
+    dump = Dump(path)
+    stats = dump.scan(can_ids=False)
+    seg = dump.segments[0]
+    ctx = SegmentContext(relpath, st.st_size, st.st_mtime_ns,
+                         frames=int(stats.type_counts[F.REC_CAN] + stats.type_counts[F.REC_CANFD]),
+                         last=list(seg.last) if seg.last is not None else None)
+    for (_, bt), b in stats.boots.items():
+        ctx.boots[str(bt)] = {"first_us": b.first_us, "last_us": b.last_us,
+                              "clean_end": b.clean_end, "blocks": b.blocks,
+                              "records": b.records}
+    for tb in stats.timebases.values():
+        for bt in tb.boots():
+            ctx.syncs[str(bt)] = [[t, u] for t, u in tb.points(bt)]
+    for (_, bt), ss in stats.sessions.items():
+        ctx.sessions[str(bt)] = asdict(ss)
+    return ctx
+
+
+def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
+               spec: DecodeSpec) -> list[SegmentTask]:
+    """One :class:`SegmentTask` per segment file of ``dump`` (files under ``root``), from
+    the ``contexts`` of every file (by relative path)."""
+    stats = DumpStats()
+    for seg in dump.segments:
+        ctx = contexts[_rel(seg.path, root)]
+        lg = seg.logger_id
+        if lg is None or seg.duplicate_of is not None:
+            continue
+        for bts, b in ctx.boots.items():
+            bt = int(bts)
+            bst = stats.boots.setdefault((lg, bt), BootStats(lg, bt))
+            bst.segments.append(seg.path)
+            bst.blocks += b["blocks"]
+            bst.records += b["records"]
+            for k, pick in (("first_us", min), ("last_us", max)):
+                v = b[k]
+                if v is not None:
+                    cur = getattr(bst, k)
+                    setattr(bst, k, v if cur is None else pick(cur, v))
+            bst.clean_end = b["clean_end"]
+        for bts, pts in ctx.syncs.items():
+            tb = stats.timebases.setdefault(lg, TimeBase())
+            for t, u in pts:
+                tb.add(int(bts), t, u)
+        for bts, ss in ctx.sessions.items():
+            stats.sessions.setdefault((lg, int(bts)), SessionStart(**ss))
+    stats.complete = True
+    dump.stats = stats
+    idents = dump.identities()
+    tasks = []
+    next_seq: dict[tuple[int, int], int] = {}
+    last_seg: dict[tuple[int, int], str] = {}
+    for seg in dump.segments:
+        if seg.logger_id is not None and seg.duplicate_of is None:
+            for bts in contexts[_rel(seg.path, root)].boots:
+                last_seg[(seg.logger_id, int(bts))] = seg.path
+    for seg in dump.segments:
+        rel = _rel(seg.path, root)
+        ctx = contexts[rel]
+        lg, boot = seg.logger_id, seg.boot
+        start: dict[tuple[int, int], int] = {}
+        syncs: dict[int, list[tuple[int, int]]] = {}
+        vehicles: dict[int, tuple[str, str]] = {}
+        cuts: dict[int, int] = {}
+        if lg is not None and seg.duplicate_of is None:
+            if boot is not None:
+                start[(lg, boot)] = next_seq.get((lg, boot), 0)
+            tb = stats.timebases.get(lg, TimeBase())
+            for bts, b in ctx.boots.items():
+                bt = int(bts)
+                syncs[bt] = _relevant(tb.points(bt), b["last_us"])
+                ident = idents.get((lg, bt))
+                name = ident.vehicle if ident is not None else ""
+                vehicles[bt] = (name, vehicle_dir(lg, name))
+                bst = stats.boots[(lg, bt)]
+                if last_seg.get((lg, bt)) == seg.path and not bst.clean_end \
+                        and bst.last_us is not None:
+                    cuts[bt] = bst.last_us
+            if ctx.last is not None:
+                lk = (lg, ctx.last[0])
+                next_seq[lk] = max(next_seq.get(lk, 0), ctx.last[1] + 1)
+            elif seg.header is not None and boot is not None:
+                next_seq[(lg, boot)] = max(next_seq.get((lg, boot), 0), seg.header.first_seq)
+        task = SegmentTask(seg.path, rel, segment_key(seg), lg, boot, start, syncs, vehicles,
+                           cuts, seg.duplicate_of and _rel(seg.duplicate_of, root),
+                           ctx.frames, ctx.size, spec)
+        task.fingerprint = _digest(PLAN_VERSION, rel, ctx.size, ctx.mtime_ns,
+                                   sorted([list(k), v] for k, v in start.items()),
+                                   sorted([k, v] for k, v in syncs.items()),
+                                   sorted([k, list(v)] for k, v in vehicles.items()),
+                                   sorted(cuts.items()), task.duplicate_of, spec.digest())
+        tasks.append(task)
+    return tasks
+
+
+def _relevant(points: list[tuple[int, int]], last_us: int | None) -> list[tuple[int, int]]:
+    """The sync points a file whose last record is at ``last_us`` depends on: those at or
+    before it, else the first after it (syncs logged later in the boot change nothing)."""
+    if last_us is None:
+        return points[:1]
+    before = [p for p in points if p[0] <= last_us]
+    return before or points[:1]
+
+
+def _rel(path: str, root: str) -> str:
+    rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
+    return rel.replace(os.sep, "/")
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:16]

@@ -1,0 +1,127 @@
+"""The dataset on disk: part files, written whole or not at all, and ``_dataset.json``.
+
+Layout (Hive partitioning, as DuckDB, pyarrow.dataset, Spark and Polars read it)::
+
+    OUT/_dataset.json
+    OUT/<table>/vehicle=<vehicle>/date=<YYYY-MM-DD or undated>/part-<segment>-<fp>.parquet
+
+A part is written under a hidden temporary name (``.part-...parquet.tmp-<pid>``) and
+renamed when complete, so a reader never sees half a part and a worker killed mid-task
+leaves only a temporary file that the next run removes.  ``_dataset.json`` (written the
+same way) lists, per segment file, the fingerprint of its inputs and its parts: a re-run
+redoes only what is new or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+__all__ = ["PartWriter", "load_manifest", "save_manifest", "sweep_temporaries",
+           "MANIFEST", "TMP_MARK", "part_path"]
+
+MANIFEST = "_dataset.json"
+TMP_MARK = ".tmp-"
+#: rows buffered per part before a row group is written
+ROW_GROUP = 262_144
+
+
+def part_path(table: str, vehicle: str, date: str, stem: str) -> str:
+    """The relative path of a part file."""
+    return f"{table}/vehicle={vehicle}/date={date}/part-{stem}.parquet"
+
+
+class PartWriter:
+    """The parts of one segment file: one per (table, vehicle, date), streamed to
+    temporary files and renamed by :meth:`commit`."""
+
+    def __init__(self, root: str, stem: str, compression: str = "zstd") -> None:
+        self.root, self.stem, self.compression = root, stem, compression
+        self._open: dict[tuple[str, str, str], tuple[Any, str, str, list[Any], int]] = {}
+        self.rows: dict[str, int] = {}
+
+    def write(self, table: str, vehicle: str, date: str, data: Any,
+              metadata: dict[bytes, bytes]) -> None:
+        """Append the Arrow table ``data`` to part (table, vehicle, date)."""
+        key = (table, vehicle, date)
+        ent = self._open.get(key)
+        if ent is None:
+            rel = part_path(table, vehicle, date, self.stem)
+            final = os.path.join(self.root, rel)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            tmp = os.path.join(os.path.dirname(final),
+                               f".{os.path.basename(final)}{TMP_MARK}{os.getpid()}")
+            schema = data.schema.with_metadata({**(data.schema.metadata or {}), **metadata})
+            ent = (schema, tmp, rel, [], 0)
+            self._open[key] = ent
+        schema, tmp, rel, buf, n = ent
+        buf.append(data)
+        n += data.num_rows
+        self._open[key] = (schema, tmp, rel, buf, n)
+        self.rows[table] = self.rows.get(table, 0) + data.num_rows
+
+    def commit(self) -> list[str]:
+        """Write every part whole and rename it into place; returns their relative paths."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        out = []
+        for schema, tmp, rel, buf, _ in self._open.values():
+            tab = pa.concat_tables([t.cast(schema) for t in buf]) if len(buf) > 1 \
+                else buf[0].cast(schema)
+            pq.write_table(tab, tmp, compression=self.compression, row_group_size=ROW_GROUP)
+            os.replace(tmp, os.path.join(self.root, rel))
+            out.append(rel)
+        self._open.clear()
+        return sorted(out)
+
+    def abort(self) -> None:
+        for _, tmp, _, _, _ in self._open.values():
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        self._open.clear()
+
+
+def sweep_temporaries(root: str) -> int:
+    """Remove the temporary files of interrupted tasks under ``root``; returns how many."""
+    n = 0
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.startswith(".") and TMP_MARK in f:
+                try:
+                    os.remove(os.path.join(d, f))
+                    n += 1
+                except OSError:
+                    pass
+    return n
+
+
+def load_manifest(root: str) -> dict[str, Any]:
+    """``_dataset.json`` of the dataset at ``root`` (an empty one when there is none)."""
+    p = os.path.join(root, MANIFEST)
+    if not os.path.exists(p):
+        return {}
+    with open(p, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_manifest(root: str, manifest: dict[str, Any]) -> None:
+    """Write ``_dataset.json`` whole (temporary file, fsync, rename)."""
+    os.makedirs(root, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}{TMP_MARK}", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(root, MANIFEST))
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise

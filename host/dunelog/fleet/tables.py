@@ -1,0 +1,195 @@
+"""The dataset's tables that are not DBC messages: ``gnss``, ``events``, ``status`` and
+``integrity``, built from the records and problems of one segment file.
+
+Every table has ``time_us`` and ``boot`` (the logger's clock), ``utc`` (the same instant
+on the UTC time base every CAN table uses, null before the boot's first time sync) and
+``logger_id``; ``vehicle`` and ``date`` are the partition columns.  Units are in each
+table's :data:`UNITS` (written to the Parquet schema metadata).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..card import format as F
+from ..card.problems import Problem
+from ..card.records import Event, GnssFix, Overflow, Status
+from ..card.timebase import TimeBase
+
+__all__ = ["RecordTables", "UNITS", "EVENT_KINDS", "RECORD_TABLES"]
+
+RECORD_TABLES = ("gnss", "events", "status", "integrity")
+
+EVENT_KINDS = {F.EVENT_BUTTON: "button", F.EVENT_MARK: "mark", F.EVENT_ERROR: "error",
+               F.EVENT_CONFIG: "config", F.EVENT_INFO: "info"}
+
+UNITS: dict[str, dict[str, str]] = {
+    "gnss": {"lat": "deg", "lon": "deg", "alt": "m", "speed": "m/s", "course": "deg",
+             "hdop": "", "sats": "", "fix_type": ""},
+    "status": {"supply": "V", "temperature": "degC", "ring_fill": "%", "drops": "",
+               "write_ms_max": "ms", "free": "KiB", "uptime": "s"},
+    "events": {},
+    "integrity": {"offset": "byte", "missing_blocks": "blocks", "dropped": "records"},
+}
+
+_NA16, _NA32 = 0xFFFF, 0xFFFFFFFF
+_EPOCH_DAY_US = 86_400_000_000
+
+
+class RecordTables:
+    """Collects the non-CAN records of one segment file and makes their Arrow tables."""
+
+    def __init__(self, logger_id: int | None, timebase: TimeBase, source: str) -> None:
+        self.logger_id = logger_id
+        self.tb = timebase
+        self.source = source
+        self.gnss: list[GnssFix] = []
+        self.events: list[Event] = []
+        self.status: list[Status] = []
+        self.overflow: list[Overflow] = []
+
+    def add(self, records: list[Any]) -> None:
+        for r in records:
+            t = type(r)
+            if t is GnssFix:
+                self.gnss.append(r)
+            elif t is Event:
+                self.events.append(r)
+            elif t is Status:
+                self.status.append(r)
+            elif t is Overflow:
+                self.overflow.append(r)
+
+    # ---------------------------------------------------------------- helpers
+    def _utc(self, boot: np.ndarray, time_us: np.ndarray) -> np.ndarray:
+        """int64 UTC microseconds, -1 where the boot has no time sync."""
+        out = np.full(time_us.shape[0], -1, np.int64)
+        for b in np.unique(boot).tolist():
+            m = boot == b
+            u = self.tb.utc_us_array(int(b), time_us[m])
+            if u is not None:
+                out[m] = u
+        return out
+
+    def _base(self, time_us: list[int], boot: list[int]) -> tuple[dict[str, Any], np.ndarray]:
+        import pyarrow as pa
+        t = np.asarray(time_us, np.int64)
+        b = np.asarray(boot, np.uint16)
+        utc = self._utc(b, t)
+        lg = pa.nulls(len(t), pa.uint32()) if self.logger_id is None \
+            else pa.array(np.full(len(t), self.logger_id, np.uint32))
+        return {"time_us": pa.array(t), "boot": pa.array(b),
+                "utc": _ts(utc), "logger_id": lg}, utc
+
+    # ---------------------------------------------------------------- tables
+    def tables(self, problems: list[Problem], cuts: dict[int, int],
+               boot_of_file: int | None) -> dict[str, tuple[Any, np.ndarray]]:
+        """``{table: (arrow table, utc int64 array)}`` of the non-empty record tables."""
+        import pyarrow as pa
+        out: dict[str, tuple[Any, np.ndarray]] = {}
+        if self.gnss:
+            g = self.gnss
+            cols, utc = self._base([r.time_us for r in g], [r.boot for r in g])
+            fix = np.array([r.fix_type for r in g], np.uint8)
+            nofix = fix == 0
+            fix_utc = np.array([-1 if r.utc_ms == _NA32 or r.utc_days == _NA16
+                                else r.utc_days * _EPOCH_DAY_US + r.utc_ms * 1000 for r in g],
+                               np.int64)
+            cols.update({
+                "fix_utc": _ts(fix_utc),
+                "lat": _f([r.lat * 1e-7 for r in g], nofix),
+                "lon": _f([r.lon * 1e-7 for r in g], nofix),
+                "alt": _f([r.alt_mm / 1000.0 for r in g], nofix),
+                "speed": _f([r.speed_cms / 100.0 for r in g],
+                            np.array([r.speed_cms == _NA16 for r in g])),
+                "course": _f([r.course_cdeg / 100.0 for r in g],
+                             np.array([r.course_cdeg == _NA16 for r in g])),
+                "fix_type": pa.array(fix),
+                "sats": pa.array(np.array([r.sats for r in g], np.uint8)),
+                "hdop": _f([r.hdop_c / 100.0 for r in g],
+                           np.array([r.hdop_c == _NA16 for r in g])),
+            })
+            out["gnss"] = (pa.table(cols), utc)
+        if self.events:
+            e = self.events
+            cols, utc = self._base([r.time_us for r in e], [r.boot for r in e])
+            cols.update({
+                "kind": pa.array([EVENT_KINDS.get(r.kind, f"kind{r.kind}") for r in e],
+                                 pa.string()),
+                "code": pa.array(np.array([r.code for r in e], np.uint16)),
+                "text": pa.array([r.text for r in e], pa.string()),
+            })
+            out["events"] = (pa.table(cols), utc)
+        if self.status:
+            s = self.status
+            cols, utc = self._base([r.time_us for r in s], [r.boot for r in s])
+            cols.update({
+                "supply": pa.array(np.array([r.supply_mv / 1000.0 for r in s])),
+                "temperature": pa.array(np.array([r.temp_dc / 10.0 for r in s])),
+                "ring_fill": pa.array(np.array([r.ring_hw_permille / 10.0 for r in s])),
+                "drops": pa.array(np.array([r.drops for r in s], np.uint32)),
+                "write_ms_max": pa.array(np.array([r.write_ms_max for r in s], np.uint32)),
+                "free": pa.array(np.array([r.free_kib for r in s], np.uint32)),
+                "uptime": pa.array(np.array([r.uptime_s for r in s], np.uint32)),
+            })
+            out["status"] = (pa.table(cols), utc)
+        rows = self._integrity_rows(problems, cuts, boot_of_file)
+        if rows:
+            cols, utc = self._base([r[0] for r in rows], [r[1] for r in rows])
+            known = np.array([r[0] >= 0 for r in rows])
+            utc = np.where(known, utc, -1)
+            cols["time_us"] = pa.array(np.array([r[0] for r in rows], np.int64),
+                                       mask=~known)
+            cols["utc"] = _ts(utc)
+            cols.update({
+                "kind": pa.array([r[2] for r in rows], pa.string()),
+                "file": pa.array([self.source] * len(rows), pa.string()),
+                "offset": pa.array([r[3] for r in rows], pa.int64()),
+                "seq": pa.array([r[4] for r in rows], pa.int64()),
+                "missing_blocks": pa.array([r[5] if r[2] == "seq_gap" else None
+                                            for r in rows], pa.int64()),
+                "dropped": pa.array([r[5] if r[2] == "overflow" else None for r in rows],
+                                    pa.int64()),
+                "detail": pa.array([r[6] for r in rows], pa.string()),
+            })
+            out["integrity"] = (pa.table(cols), utc)
+        return out
+
+    def _integrity_rows(self, problems: list[Problem], cuts: dict[int, int],
+                        boot_of_file: int | None) -> list[tuple]:
+        """``(time_us or -1, boot, kind, offset, seq, count, detail)``: the reader's
+        problems (gaps, CRC faults, torn tails, ...), the logger's overflow windows and
+        power cuts (a boot whose last block is not marked as the last)."""
+        rows: list[tuple] = []
+        dflt = boot_of_file if boot_of_file is not None else 0
+        for p in problems:
+            dropped = None
+            if p.kind == "seq_gap" and p.missing is not None:
+                dropped = p.missing[1] - p.missing[0] + 1       # blocks
+            rows.append((-1, p.boot if p.boot is not None else dflt, p.kind, p.offset,
+                         p.seq, dropped, p.message))
+        for o in self.overflow:
+            n = sum(o.counts.values())
+            what = ", ".join(f"{F.RECORD_NAMES.get(t, hex(t))} {c}"
+                             for t, c in sorted(o.counts.items()))
+            rows.append((o.time_us - o.first_ago_us, o.boot, "overflow", None, None, n,
+                         f"records dropped over {(o.first_ago_us - o.last_ago_us) / 1e6:.3f}"
+                         f" s: {what}"))
+        for bt, last_us in sorted(cuts.items()):
+            rows.append((last_us, bt, "power_cut", None, None, None,
+                         "the boot's last block is not marked last: the logger lost power "
+                         "(what it had not written is lost)"))
+        return rows
+
+
+def _ts(utc: np.ndarray) -> Any:
+    import pyarrow as pa
+    return pa.array(utc, pa.timestamp("us", tz="UTC"), mask=utc < 0)
+
+
+def _f(values: list[float], null: np.ndarray) -> Any:
+    import pyarrow as pa
+    return pa.array(np.asarray(values, np.float64), mask=np.asarray(null, bool))
+

@@ -6,7 +6,7 @@ under the MicroPython Unix port (``hil/feed.py``), at bus rates of a rally vehic
 driveline, fuel and tyre pages, and 64 other ECU ids at 20 Hz; channel 1: 100 Hz CAN FD
 IMU and a J1939 vehicle-speed message), 10 Hz GNSS fixes on a closed loop with a 20-s
 outage per lap, 1 Hz time sync, a button mark a minute, status every 10 s.  That card is
-then repeated 72 times into one 12-hour boot (one segment file per 10 minutes): block
+then repeated 72 times into one 12-hour boot (``hil/tile.py``; one segment file per 10 min): block
 sequence numbers renumbered, block base times shifted, the UTC of every time sync and
 fix shifted with them, CRCs recomputed; the session-start block is kept only once.
 
@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,9 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from dunelog.card import format as F  # noqa: E402
-from dunelog.card.blocks import read_segment_header  # noqa: E402
-from dunelog.card.bulk import block_headers, index_records  # noqa: E402
+from hil.tile import tile  # noqa: E402 - shared with hil/rally.py
 
 TILE_S = 600                     # one firmware-logged lap, s
 DAY0 = 20_420                    # 2025-11-28
@@ -121,66 +118,6 @@ def drive_feed(path: Path, seconds: int = TILE_S, seed: int = 5) -> int:
     f.close(end)
     f.write(str(path))
     return n_can
-
-
-def tile(card: Path, out: Path, copies: int) -> None:
-    """Repeat the (single-boot) card ``copies`` times into ``out`` (see module doc)."""
-    segs = sorted(card.glob("B*_S*.dlg"))
-    hdr0, err = read_segment_header(str(segs[0]))
-    assert hdr0 is not None, err
-    bs = hdr0.block_size
-    raw = b"".join(p.read_bytes()[bs:] for p in segs)
-    blocks = np.frombuffer(raw, np.uint8).reshape(-1, bs).copy()
-    hdr = block_headers(blocks)
-    idx, bad = index_records(blocks, hdr)
-    assert not bad.any()
-    types = idx.word0 & 0xFF
-    flat_pos = idx.pos
-    utc_fields = np.r_[flat_pos[types == F.REC_TIMESYNC] + 12, flat_pos[types == F.REC_GNSS] + 20]
-    session_blocks = set(idx.blk[types == F.REC_SESSION].tolist())
-    period_us = int(hdr["base_us"].max()) + 1_000_000
-    period_us = (period_us + 999) // 1000 * 1000
-    base_flat = blocks.reshape(-1)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    seq = 0
-    keep_later = np.array([i not in session_blocks for i in range(len(blocks))])
-    for k in range(copies):
-        flat = base_flat.copy()
-        if k:
-            u = flat.view(np.uint8)
-            vals = np.zeros(utc_fields.size, np.uint32)
-            for j in range(4):
-                vals |= u[utc_fields + j].astype(np.uint32) << np.uint32(8 * j)
-            vals = vals + np.uint32(k * period_us // 1000)
-            for j in range(4):
-                u[utc_fields + j] = (vals >> np.uint32(8 * j)).astype(np.uint8)
-        cb = flat.reshape(-1, bs)
-        cb = cb if k == 0 else cb[keep_later]
-        n = cb.shape[0]
-        h = cb[:, :32].copy().view(F_HDR)[:, 0]
-        h["seq"] = np.arange(seq, seq + n, dtype=np.uint32)
-        h["base_us"] = h["base_us"] + np.uint64(k * period_us)
-        if k != copies - 1:
-            h["flags"] = h["flags"] & np.uint16(~F.BLOCK_FLAG_LAST & 0xFFFF)
-        cb = np.ascontiguousarray(cb)
-        cb[:, :32] = h.view(np.uint8).reshape(n, 32)
-        for i in range(n):
-            row = cb[i]
-            row[-4:] = np.frombuffer(zlib.crc32(row[:-4].tobytes()).to_bytes(4, "little"),
-                                     np.uint8)
-        head = F.build_segment_header(logger_id=hdr0.logger_id, boot=hdr0.boot, segment=k,
-                                      first_seq=seq, created_us=int(h["base_us"][0]),
-                                      config_hash=hdr0.config_hash, firmware=hdr0.firmware,
-                                      vehicle=hdr0.vehicle, block_size=bs)
-        (out / f"B{hdr0.boot:05d}_S{k:04d}.dlg").write_bytes(head + cb.tobytes())
-        seq += n
-
-
-F_HDR = np.dtype([("magic", "S4"), ("version", "u1"), ("block_shift", "u1"), ("count", "<u2"),
-                  ("used", "<u2"), ("flags", "<u2"), ("logger_id", "<u4"), ("boot", "<u4"),
-                  ("seq", "<u4"), ("base_us", "<u8")])
 
 
 def build(d: Path, hours: float, regen: bool) -> Path:

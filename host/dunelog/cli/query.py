@@ -67,8 +67,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             return EXIT_OK
         try:
             if args.output:
-                _write(rel, args.output)
-                sys.stderr.write(f"wrote {len(rel)} row(s) to {args.output}\n")
+                n = _write(rel, args.output)
+                sys.stderr.write(f"wrote {n} row(s) to {args.output}\n")
                 if args.format is None:
                     return EXIT_OK
             _print(rel, args.format or "table", args.max_rows)
@@ -77,26 +77,33 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write(rel: Any, path: str) -> None:
+def _write(rel: Any, path: str) -> int:
+    """The whole result into ``path`` (by suffix), written whole then renamed; the row
+    count."""
     kind = _OUT.get(os.path.splitext(path)[1].lower())
     if kind is None:
         raise UnusableInput(f"{path}: write the result as .csv, .parquet or .json")
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise UnusableInput(f"{path}: no such directory {d}")
+    tab = rel.to_arrow_table()
     tmp = os.path.join(d, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         if kind == "csv":
-            rel.write_csv(tmp)
+            import pyarrow.csv as pcsv
+            pcsv.write_csv(tab, tmp)
         elif kind == "parquet":
-            rel.write_parquet(tmp)
+            import pyarrow.parquet as pq
+            pq.write_table(tab, tmp, compression="zstd")
         else:
             with open(tmp, "w", encoding="utf-8") as f:
-                f.write(rel.df().to_json(orient="records", date_format="iso", lines=True))
+                f.write(tab.to_pandas().to_json(orient="records", date_format="iso",
+                                                lines=True))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    return int(tab.num_rows)
 
 
 def _print(rel: Any, fmt: str, max_rows: int) -> None:

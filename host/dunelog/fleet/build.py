@@ -125,6 +125,8 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
         if time.monotonic() - last_save > _SAVE_EVERY_S:
             save_manifest(out, _finish(man, spec, archive, contexts))
             last_save = time.monotonic()
+    # what a worker killed mid-task left (its task ran again elsewhere)
+    rep.temporaries_removed += sweep_temporaries(out)
     for t in tasks:     # contexts of skipped files may be new (first run after an upgrade)
         segs.setdefault(t.relpath, {})["context"] = contexts[t.relpath].to_json()
     save_manifest(out, _finish(man, spec, archive, contexts))

@@ -15,11 +15,16 @@ sequence number from the segment before it.  So the plan is made in two steps:
 
 from __future__ import annotations
 
+import base64
+import bisect
 import hashlib
 import json
 import os
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..card import format as F
 from ..card.dump import BootStats, Dump, DumpStats, Segment, safe_name
@@ -52,11 +57,28 @@ class SegmentContext:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-able dict; the sync points packed (a 12-hour boot logs ~43,000)."""
+        d = asdict(self)
+        d["syncs"] = {bt: _pack(pts) for bt, pts in self.syncs.items()}
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "SegmentContext":
+        d = dict(d)
+        d["syncs"] = {bt: _unpack(z) for bt, z in d.get("syncs", {}).items()}
         return cls(**d)
+
+
+def _pack(points: list[list[int]]) -> str:
+    """Sync points as base64 of zlib of their int64 deltas (a few bytes a point)."""
+    a = np.asarray(points, np.int64).reshape(-1, 2)
+    d = np.diff(a, axis=0, prepend=np.zeros((1, 2), np.int64))
+    return base64.b64encode(zlib.compress(d.tobytes(), 6)).decode("ascii")
+
+
+def _unpack(text: str) -> list[list[int]]:
+    d = np.frombuffer(zlib.decompress(base64.b64decode(text)), np.int64).reshape(-1, 2)
+    return np.cumsum(d, axis=0).tolist()
 
 
 @dataclass(frozen=True)
@@ -199,7 +221,7 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
             tb = stats.timebases.get(lg, TimeBase())
             for bts, b in ctx.boots.items():
                 bt = int(bts)
-                syncs[bt] = _relevant(tb.points(bt), b["last_us"])
+                syncs[bt] = _relevant(tb.points(bt), b["first_us"], b["last_us"])
                 ident = idents.get((lg, bt))
                 name = ident.vehicle if ident is not None else ""
                 vehicles[bt] = (name, vehicle_dir(lg, name))
@@ -224,13 +246,17 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
     return tasks
 
 
-def _relevant(points: list[tuple[int, int]], last_us: int | None) -> list[tuple[int, int]]:
-    """The sync points a file whose last record is at ``last_us`` depends on: those at or
-    before it, else the first after it (syncs logged later in the boot change nothing)."""
-    if last_us is None:
+def _relevant(points: list[tuple[int, int]], first_us: int | None,
+              last_us: int | None) -> list[tuple[int, int]]:
+    """The sync points the UTC of records from ``first_us`` to ``last_us`` depends on: the
+    latest at or before ``first_us`` and those up to ``last_us``, else the first one after
+    (a frame takes the latest sync at or before it, else the first after)."""
+    if first_us is None or last_us is None or not points:
         return points[:1]
-    before = [p for p in points if p[0] <= last_us]
-    return before or points[:1]
+    times = [p[0] for p in points]
+    lo = max(bisect.bisect_right(times, first_us) - 1, 0)
+    hi = bisect.bisect_right(times, last_us)
+    return points[lo:max(hi, lo + 1)]
 
 
 def _rel(path: str, root: str) -> str:

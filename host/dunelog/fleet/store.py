@@ -118,6 +118,7 @@ def save_manifest(root: str, manifest: dict[str, Any]) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)                  # mkstemp makes it private
         os.replace(tmp, os.path.join(root, MANIFEST))
     except BaseException:
         try:

@@ -1,0 +1,325 @@
+"""A rally's archive as one dataset (issue 16 parts 2-4): ``decode ARCHIVE --dataset``,
+incremental and idempotent re-runs, parts never half-visible, the Dask engine equal to the
+single process row for row (also when a worker is killed mid-run), ``dunelog query``.
+
+The archive here is the three-logger fleet of test_vehicles.py, split into several segment
+files per boot so that tasks depend on each other's context (time syncs, the vehicle name
+of the session start, block sequence numbers); tests/host/test_rally.py's firmware-made
+archive is used by tests/host/test_fleet_rally.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dunelog.card.blocks import read_segment_header
+from dunelog.card.format import build_segment_header
+from dunelog.cli import main
+from dunelog.fleet import DecodeSpec, SerialEngine, build_dataset
+from dunelog.fleet.query import Dataset
+from dunelog.fleet.store import TMP_MARK
+
+from test_vehicles import DATES, DBC, LOGGERS, boot_segment
+
+BS = 4096
+pytest.importorskip("duckdb", reason="the dataset's query engine (pip install duckdb)")
+
+
+def _split(data: bytes, parts: int) -> list[bytes]:
+    """One boot's segment file cut into ``parts`` segment files (headers renumbered), as a
+    logger rotating its segments writes them: the time sync and session start only in the
+    first."""
+    hdr, err = read_segment_header_bytes(data)
+    blocks = [data[i:i + BS] for i in range(BS, len(data), BS)]
+    per = -(-len(blocks) // parts)
+    out = []
+    for k in range(parts):
+        chunk = blocks[k * per:(k + 1) * per]
+        if not chunk:
+            break
+        head = build_segment_header(logger_id=hdr.logger_id, boot=hdr.boot, segment=k,
+                                    first_seq=k * per, firmware=hdr.firmware, block_size=BS,
+                                    vehicle=hdr.vehicle)
+        out.append(head + b"".join(chunk))
+    return out
+
+
+def read_segment_header_bytes(data: bytes):
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".dlg") as f:
+        f.write(data[:BS])
+        f.flush()
+        return read_segment_header(f.name)
+
+
+def write_archive(root: Path, loggers=LOGGERS, seconds: int = 40, parts: int = 3) -> Path:
+    """``root/<vehicle>/<date>/B*_S*.dlg`` like ``dunelog ingest``."""
+    for lg, vehicle, vdir, boots in loggers:
+        for boot, day in boots:
+            d = root / vdir / DATES[day]
+            d.mkdir(parents=True, exist_ok=True)
+            data = boot_segment(lg, vehicle, boot, day, seconds=seconds)
+            for k, seg in enumerate(_split(data, parts)):
+                (d / f"B{boot:05d}_S{k:04d}.dlg").write_bytes(seg)
+    return root
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    return write_archive(tmp_path_factory.mktemp("rally") / "archive")
+
+
+SPEC = DecodeSpec.make([(DBC, None)])
+
+
+def read_dataset(root: Path) -> dict[str, pa.Table]:
+    """Every table of a dataset, partition columns added, rows in a canonical order."""
+    out = {}
+    for tdir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        tabs = []
+        for f in sorted(tdir.rglob("*.parquet")):
+            t = pq.read_table(f).replace_schema_metadata(None)
+            v = f.parent.parent.name.split("=", 1)[1]
+            d = f.parent.name.split("=", 1)[1]
+            t = t.append_column("vehicle", pa.array([v] * t.num_rows)) \
+                 .append_column("date", pa.array([d] * t.num_rows))
+            tabs.append(t)
+        t = pa.concat_tables(tabs, promote_options="default")
+        keys = [c for c in ("vehicle", "logger_id", "boot", "time_us", "kind", "offset")
+                if c in t.column_names]
+        out[tdir.name] = t.sort_by([(k, "ascending") for k in keys])
+    return out
+
+
+def test_dataset_layout_and_metadata(archive, tmp_path):
+    out = tmp_path / "ds"
+    rep = build_dataset(str(archive), str(out), SPEC)
+    assert rep.segments == rep.decoded == 12 and rep.skipped == 0
+    man = json.loads((out / "_dataset.json").read_text())
+    assert man["format"] == "dunelog-dataset/1"
+    assert man["databases"][0]["name"] == "recce.dbc"
+    assert man["vehicles"]["T1-204"]["name"] == "T1 #204"
+    assert man["vehicles"]["T1-204"]["logger_ids"] == [11]
+    assert man["tables"]["EngineData"]["units"]["EngineSpeed"] == "rpm"
+    assert set(man["tables"]) >= {"gnss", "events", "status", "integrity"}
+    parts = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet"))
+    assert "EngineData/vehicle=RECCE-07/date=2025-11-29/part-L7-B2-S1-" in "".join(parts)
+    assert {p.split("/")[0] for p in parts} == {"EngineData", "WheelSpeeds", "gnss", "events",
+                                               "integrity"}
+    f = next(out.glob("EngineData/vehicle=T1-204/date=*/part-*.parquet"))
+    md = pq.read_schema(f).metadata
+    assert json.loads(md[b"dunelog.units"])["CoolantTemp"] == "degC"
+    assert json.loads(md[b"dunelog.vehicle"]) == "T1 #204"
+    assert json.loads(md[b"dunelog.databases"])[0]["sha256"] == SPEC.dbcs[0][2]
+    assert json.loads(md[b"dunelog.source"])[0].startswith("T1-204/2025-11-29/B00001_S")
+    assert b"dunelog.version" in md
+    # the vehicle name of the session start (first segment file) reaches every file of
+    # the boot; the sequence numbers continue across the files: no false gap
+    ds = read_dataset(out)
+    kinds = ds["integrity"].column("kind").to_pylist()
+    assert "seq_gap" not in kinds and kinds.count("power_cut") == 4
+
+
+def test_dataset_equals_the_per_vehicle_per_day_decode(archive, tmp_path):
+    out = tmp_path / "ds"
+    build_dataset(str(archive), str(out), SPEC)
+    ds = read_dataset(out)
+    for lg, vehicle, vdir, boots in LOGGERS:
+        for _, day in boots:
+            one = tmp_path / f"{vdir}_{DATES[day]}.parquet"
+            assert main(["decode", str(archive / vdir / DATES[day]), "--dbc", DBC,
+                         "-o", str(one)]) == 0
+            ref = pq.read_table(one / "EngineData.parquet")
+            got = ds["EngineData"].filter(
+                pa.compute.and_(pa.compute.equal(ds["EngineData"]["vehicle"], vdir),
+                                pa.compute.equal(ds["EngineData"]["date"], DATES[day])))
+            assert got.num_rows == ref.num_rows > 0
+            for col in ("time_us", "boot", "utc", "EngineSpeed", "CoolantTemp",
+                        "EngineState_label", "logger_id"):
+                assert got[col].to_pylist() == ref[col].to_pylist(), col
+            assert set(ref["vehicle"].to_pylist()) == {vehicle}
+
+
+def test_rerun_is_idempotent_and_incremental(tmp_path):
+    first = [LOGGERS[0]]
+    arch = write_archive(tmp_path / "archive", loggers=first)
+    out = tmp_path / "ds"
+    rep = build_dataset(str(arch), str(out), SPEC)
+    assert rep.decoded == 6
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
+    rep = build_dataset(str(arch), str(out), SPEC)
+    assert (rep.decoded, rep.skipped, rep.scanned) == (0, 6, 0)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")} == before
+    # the archive grows: two more vehicles' cards ingested
+    write_archive(arch, loggers=LOGGERS[1:])
+    rep = build_dataset(str(arch), str(out), SPEC)
+    assert (rep.decoded, rep.skipped, rep.scanned) == (6, 6, 6)
+    assert {p: p.stat().st_mtime_ns for p in before} == before     # old parts untouched
+    fresh = tmp_path / "fresh"
+    build_dataset(str(arch), str(fresh), SPEC)
+    a, b = read_dataset(out), read_dataset(fresh)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].equals(b[k]), k
+
+
+def test_a_boot_that_grows_redoes_only_what_depends_on_it(tmp_path):
+    """The last file of a boot ingested again, longer (the card was pulled mid-stage): it
+    is redone, its old parts removed; the boot's earlier files are not (their UTC and
+    vehicle do not change), but the power cut moves to the new end."""
+    lg, vehicle, vdir, boots = LOGGERS[0]
+    boot, day = boots[0]
+    d = tmp_path / "archive" / vdir / DATES[day]
+    d.mkdir(parents=True)
+    full = _split(boot_segment(lg, vehicle, boot, day, seconds=40), 3)
+    short = _split(boot_segment(lg, vehicle, boot, day, seconds=40), 3)[2][:BS * 4]
+    for k, seg in enumerate(full[:2] + [short]):
+        (d / f"B{boot:05d}_S{k:04d}.dlg").write_bytes(seg)
+    out = tmp_path / "ds"
+    build_dataset(str(tmp_path / "archive"), str(out), SPEC)
+    old_last = sorted(out.rglob("part-L7-B1-S2-*.parquet"))
+    assert old_last
+    (d / f"B{boot:05d}_S0002.dlg").write_bytes(full[2])
+    os.utime(d / f"B{boot:05d}_S0002.dlg", ns=(1, 2))
+    rep = build_dataset(str(tmp_path / "archive"), str(out), SPEC)
+    assert (rep.decoded, rep.skipped) == (1, 2)
+    assert rep.parts_removed == len(old_last)
+    assert not any(p.exists() for p in old_last)
+    fresh = tmp_path / "fresh"
+    build_dataset(str(tmp_path / "archive"), str(fresh), SPEC)
+    a, b = read_dataset(out), read_dataset(fresh)
+    for k in a:
+        assert a[k].equals(b[k]), k
+
+
+def test_half_written_parts_are_never_visible(archive, tmp_path):
+    out = tmp_path / "ds"
+    build_dataset(str(archive), str(out), SPEC)
+    part = next(out.rglob("EngineData/*/*/part-*.parquet"))
+    # what a worker killed while writing leaves: a hidden temporary beside the parts
+    tmp = part.parent / f".{part.name}{TMP_MARK}4242"
+    tmp.write_bytes(part.read_bytes()[:1000])
+    with Dataset(out) as ds:
+        n = ds.sql("SELECT count(*) FROM EngineData").fetchall()[0][0]
+    assert n == read_dataset(out)["EngineData"].num_rows
+    rep = build_dataset(str(archive), str(out), SPEC)
+    assert rep.temporaries_removed == 1 and not tmp.exists()
+    assert read_dataset(out)["EngineData"].num_rows == n
+
+
+def test_refuses_what_is_not_a_dataset(archive, tmp_path, capsys):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a dunelog dataset" in err[0]
+    assert (other / "notes.txt").read_text() == "mine"
+    out = tmp_path / "ds"
+    assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out)]) == 0
+    obd = str(Path(DBC).with_name("obd2.dbc"))
+    capsys.readouterr()
+    assert main(["decode", str(archive), "--dbc", obd, "--dataset", str(out)]) == 2
+    assert "other databases (recce.dbc)" in capsys.readouterr().err
+
+
+def test_query_cli(archive, tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    sql = ("SELECT vehicle, date, max(CoolantTemp) AS m FROM EngineData "
+           "WHERE date = '2025-11-29' GROUP BY ALL ORDER BY ALL")
+    assert main(["query", str(out), sql, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "vehicle,date,m"
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["RECCE-07", "T1-204"]
+    res = tmp_path / "r.parquet"
+    assert main(["query", str(out), sql, "-o", str(res)]) == 0
+    assert pq.read_table(res).num_rows == 2
+    assert main(["query", str(out), "--tables"]) == 0
+    text = capsys.readouterr().out
+    assert "CoolantTemp [degC]" in text and "vehicle=T1-204: 'T1 #204', logger 11" in text
+    assert main(["query", str(out), "SELECT nope FROM EngineData"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dunelog: error: query failed")
+    assert main(["query", str(tmp_path), "SELECT 1"]) == 2
+    assert "not a dunelog dataset" in capsys.readouterr().err
+
+
+def _dask():
+    return pytest.importorskip("distributed", reason="the Dask engine (pip install "
+                                                     "'dask[distributed]')")
+
+
+def test_dask_equals_single_process(archive, tmp_path):
+    _dask()
+    from dunelog.fleet import DaskEngine
+    one = tmp_path / "one"
+    build_dataset(str(archive), str(one), SPEC, engine=SerialEngine())
+    two = tmp_path / "two"
+    with DaskEngine(workers=2) as eng:
+        rep = build_dataset(str(archive), str(two), SPEC, engine=eng)
+    assert rep.decoded == 12 and "2 worker" in rep.engine
+    a, b = read_dataset(one), read_dataset(two)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].equals(b[k]), k
+    names_a = sorted(p.relative_to(one).as_posix() for p in one.rglob("*.parquet"))
+    names_b = sorted(p.relative_to(two).as_posix() for p in two.rglob("*.parquet"))
+    assert names_a == names_b
+
+
+def test_a_killed_worker_loses_nothing(tmp_path):
+    """SIGKILL one of two workers while tasks run: the scheduler reruns its task, and the
+    dataset equals an uninterrupted run's; no temporary file is left."""
+    _dask()
+    import signal
+    import threading
+
+    from dunelog.fleet import DaskEngine
+    arch = write_archive(tmp_path / "archive", seconds=200, parts=10)
+    ref = tmp_path / "ref"
+    build_dataset(str(arch), str(ref), SPEC)
+    out = tmp_path / "out"
+    killed: list[int] = []
+    with DaskEngine(workers=2) as eng:
+        pids = eng.worker_pids()
+
+        def progress(done: int, total: int, *_: int) -> None:
+            if done == 3 and not killed:       # mid-run: other tasks are on the workers
+                killed.append(pids[0])
+                threading.Thread(target=os.kill, args=(pids[0], signal.SIGKILL)).start()
+
+        rep = build_dataset(str(arch), str(out), SPEC, engine=eng, progress=progress)
+    assert killed and rep.decoded == rep.segments == len(list(arch.rglob("*.dlg")))
+    a, b = read_dataset(ref), read_dataset(out)
+    for k in a:
+        assert a[k].equals(b[k]), k
+    assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
+
+
+def test_cli_workers(archive, tmp_path, capsys):
+    _dask()
+    out = tmp_path / "ds"
+    assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out),
+                 "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "12 segment file(s) decoded" in err and "Dask LocalCluster, 2 worker" in err
+    assert main(["decode", str(archive), "--dbc", DBC, "-o", str(tmp_path / "x.parquet"),
+                 "--workers", "2"]) == 2
+    assert "add --dataset" in capsys.readouterr().err
+
+
+def test_shared_ids(archive):
+    """Sanity of the fixture: three loggers, four boots, three files each."""
+    files = sorted(archive.rglob("*.dlg"))
+    assert len(files) == 12
+    assert shutil.which("true") is not None and np.__version__

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_vehicles import DATES, DBC, LOGGERS, boot_segment
 
 from dunelog.card.blocks import read_segment_header
 from dunelog.card.format import build_segment_header
@@ -25,8 +26,6 @@ from dunelog.cli import main
 from dunelog.fleet import DecodeSpec, SerialEngine, build_dataset
 from dunelog.fleet.query import Dataset
 from dunelog.fleet.store import TMP_MARK
-
-from test_vehicles import DATES, DBC, LOGGERS, boot_segment
 
 BS = 4096
 pytest.importorskip("duckdb", reason="the dataset's query engine (pip install duckdb)")

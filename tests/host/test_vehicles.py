@@ -22,6 +22,7 @@ from dunelog.card.format import (
 )
 from dunelog.cli import main
 from dunelog.io import iter_messages, write_frames
+from dunelog.io.gnss_can import GnssCan
 
 DBC = str(Path(__file__).resolve().parents[2] / "dbc" / "recce.dbc")
 DAY = 20420                      # 2025-11-28
@@ -208,7 +209,8 @@ def test_convert_logger_picks_one(fleet, tmp_path):
     assert main(["convert", str(fleet["archive"]), "-o", str(out), "--logger", "9",
                  "-q", "--no-progress"]) == 0
     assert main(["convert", str(fleet["solo"][9]), "-o", str(solo), "-q"]) == 0
-    assert _frames(out) == _frames(solo) and len(_frames(out)) == 240
+    # 240 CAN frames, and (BLF: on by default) the 120 fixes of logger 9 as 4 frames each
+    assert _frames(out) == _frames(solo) and len(_frames(out)) == 240 + 4 * 120
     vout = tmp_path / "t1.log"
     assert main(["convert", str(fleet["flat"]), "-o", str(vout), "--vehicle", "T1 #204",
                  "-q", "--no-progress"]) == 0
@@ -224,7 +226,8 @@ def test_convert_pattern_writes_one_file_per_vehicle(fleet, tmp_path, where):
     assert sorted(p.name for p in out.iterdir()) == ["Hilux-309.blf", "RECCE-07.blf",
                                                      "T1-204.blf"]
     for lg, _, vdir, _ in LOGGERS:
-        solo = write_frames(tmp_path / f"solo{lg}.blf", str(fleet["solo"][lg])).path
+        solo = write_frames(tmp_path / f"solo{lg}.blf", str(fleet["solo"][lg]),
+                            gnss=GnssCan()).path      # BLF: GNSS frames on by default
         assert _frames(out / f"{vdir}.blf") == _frames(Path(solo))
     # per vehicle and day, and per logger
     days = tmp_path / "days"

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Sequence
 
-from .. import __version__
+from .._version import __version__
 from . import (
     board,
     completion,

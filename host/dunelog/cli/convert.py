@@ -28,6 +28,7 @@ from ._common import (
     refuse_merge,
     select_for_cli,
 )
+from ._gnss import add_gnss_options, gnss_for
 
 __all__ = ["register", "cmd_convert"]
 
@@ -66,10 +67,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace, src: str, source: Any, out: str,
              progress: bool = True) -> int:
     """Write the frames of ``source`` (a path or a :class:`~dunelog.Dump`) to ``out``."""
+    gnss = gnss_for(args, out)
     try:
         with progress_bar(args, "converting") if progress \
                 else contextlib.nullcontext() as bar:
-            res = write_frames(out, source, progress=bar)
+            res = write_frames(out, source, progress=bar, gnss=gnss)
     except SourceError as e:
         raise UnusableInput(str(e)) from None
     except OSError as e:
@@ -80,6 +82,8 @@ def _convert(args: argparse.Namespace, src: str, source: Any, out: str,
     n, skipped = res.frames, res.skipped
     if not args.quiet:
         msg = f"wrote {n} frames to {out}"
+        if res.gnss_frames and gnss is not None:
+            msg += f" (with {res.gnss_frames} GNSS frames, {gnss.describe()})"
         if skipped:
             msg += f" ({skipped} frames the format cannot hold were skipped)"
         sys.stderr.write(msg + "\n")
@@ -95,7 +99,9 @@ def register(sub: Any) -> None:
         sub, "convert", help="raw CAN frames to BLF/ASC/TRC/candump log/MF4/Parquet/CSV",
         description="Convert the CAN frames of a dunelog dump (segment file, directory or "
                     "SD-dump tree) or of any log python-can reads to another format, "
-                    f"chosen by OUT's suffix ({sufs}).", examples="""\
+                    f"chosen by OUT's suffix ({sufs}). BLF and MF4 outputs of a dump also "
+                    "get its GNSS fixes as CAN frames (ids 0x6D0-0x6D3 on channel 8, "
+                    "dbc/dunelog_gnss.dbc) unless --no-gnss-can.", examples="""\
   dunelog convert /media/sd/dunelog -o day2.blf
   dunelog convert day2.asc -o day2.parquet -q
   dunelog convert /data/raid2026 -o 'out/{vehicle}_{date}.blf'
@@ -104,6 +110,7 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help=f"output file, format by suffix ({sufs}); {{logger}}, {{vehicle}}, "
                         "{date} in the name: one file per logger / vehicle / UTC day")
+    add_gnss_options(p, "also write the GNSS fixes of a dunelog dump as CAN frames")
     add_selection(p)
     add_progress(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")

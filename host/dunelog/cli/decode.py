@@ -20,6 +20,7 @@ from typing import Any
 from ..card.dump import Dump
 from ..decode import Decoder, decode_dump, load_database, parse_time, with_timebase
 from ..io import iter_frame_chunks, write_frames
+from ..io.gnss_can import gnss_database
 from ..io.replay import parse_ids
 from ._common import (
     EXIT_OK,
@@ -37,6 +38,7 @@ from ._common import (
     select_for_cli,
     tasks_bar,
 )
+from ._gnss import add_gnss_options, gnss_for
 
 __all__ = ["register", "cmd_decode"]
 
@@ -104,6 +106,9 @@ def register(sub: Any) -> None:
     g.add_argument("--scheduler", metavar="ADDR",
                    help="run the tasks on the Dask cluster at ADDR (tcp://host:8786); its "
                         "workers must see INPUT and DIR at the same paths")
+    add_gnss_options(p, "also decode the GNSS fixes of a dump with dbc/dunelog_gnss.dbc "
+                        "(and GNSS frames already in a log), as one channel group per "
+                        "message; for .blf: write them as CAN frames")
     add_selection(p)
     add_progress(p)
     p.set_defaults(func=cmd_decode, dbcs=None)
@@ -214,7 +219,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             if args.logger is None and args.vehicle is None:
                 refuse_merge(raw, args.input, "out/{vehicle}" + suffix,
                              command=f"dunelog convert {args.input} ")
-            n = write_frames(out, raw).frames
+            n = write_frames(out, raw, gnss=gnss_for(args, out)).frames
         sys.stderr.write(f"wrote {n} raw CAN frame(s) to {out} "
                          f"(no signal decoding for {suffix}; the DBC is not used)\n")
         return EXIT_OK
@@ -225,6 +230,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise UnusableInput(f"{out}: --layout long is not available for .mf4 "
                             "(one channel per signal)")
     dbs = _load_databases(args)
+    gnss = gnss_for(args, out)
+    if gnss is not None:       # first: on its channel it wins over DBCs of every channel
+        dbs.insert(0, (gnss_database(gnss), gnss.channel))
     try:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as e:
@@ -252,7 +260,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
                     f"an MF4 of decoded signals holds one vehicle: choose one with --logger "
                     f"ID or --vehicle NAME (Parquet/CSV keep logger_id and vehicle columns)")
             res = decode_dump(dump, decoder, out, layout=args.layout, start=start, end=end,
-                              progress=bar)
+                              progress=bar, gnss=gnss)
     rep = res["report"]
     sys.stderr.write(f"decoded {rep.decoded} of {rep.frames} frame(s) into {res['rows']} "
                      f"row(s), {len(res['files'])} file(s) ({res['layout']}, "

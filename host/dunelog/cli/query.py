@@ -22,10 +22,8 @@ def register(sub: Any) -> None:
     """Add the ``query`` subcommand to the subparsers object ``sub``."""
     p = add_command(sub, "query", help="SQL (DuckDB) on a dataset made by "
                                        "`decode --dataset`", examples="""\
-  dunelog query rally/ "SELECT vehicle, date, max(CoolantTemp) AS max_coolant
-                        FROM EngineData GROUP BY ALL ORDER BY ALL"
-  dunelog query rally/ "SELECT * FROM gnss WHERE vehicle = 'T1-204'
-                        AND date = '2026-01-09'" -o t1_day6_track.parquet
+  dunelog query rally/ "SELECT vehicle, date, max(CoolantTemp) FROM EngineData GROUP BY ALL"
+  dunelog query rally/ "SELECT * FROM gnss WHERE vehicle = 'T1-204'" -o t1_track.parquet
   dunelog query rally/ --tables
 """)
     p.add_argument("dataset", metavar="DATASET", help="the dataset directory")

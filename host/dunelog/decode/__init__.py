@@ -4,7 +4,9 @@ Databases are loaded by cantools (DBC, ARXML, KCD, SYM), compiled into plain per
 descriptions (:mod:`.compiled`) and whole columns of frames per message are decoded with
 NumPy (:mod:`.vector`).  Values equal ``cantools`` ``Database.decode_message``.
 :mod:`.sink` decodes a whole source into Parquet/CSV files (``dunelog decode``);
-:mod:`.window` keeps the frames of a time window.
+:mod:`.window` keeps the frames of a time window; :mod:`.result` keeps the decoded tables in
+memory (:class:`~.result.Decoded`: pandas, Polars, pyarrow; what ``dunelog.open(x).decode``
+returns).
 
 >>> from dunelog.decode import Decoder
 >>> dec = Decoder(["dbc/recce.dbc"])
@@ -21,6 +23,7 @@ from .compiled import (
                        load_database,
 )
 from .decoder import DecodedMessage, Decoder, DecodeReport
+from .result import Decoded, decode_frames
 from .sink import TableSink, decode_dump, with_timebase
 from .vector import MessageColumns, decode_columns
 from .window import parse_time, window
@@ -28,4 +31,4 @@ from .window import parse_time, window
 __all__ = ["Decoder", "DecodedMessage", "DecodeReport", "CompiledMessage", "CompiledSignal",
            "compile_database", "compile_message", "load_database", "j1939_pgn",
            "decode_columns", "MessageColumns", "decode_dump", "TableSink", "with_timebase",
-           "parse_time", "window"]
+           "parse_time", "window", "Decoded", "decode_frames"]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from ..frames import FrameChunk
+from ..io.gnss_can import GnssCan, gnss_can_chunks
 from .decoder import Decoder
 from .mf4 import Mf4SignalSink
 from .window import TimeBound, window
@@ -117,11 +118,15 @@ def with_timebase(chunks: Iterable[FrameChunk]) -> Iterator[tuple[FrameChunk, An
 def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = None,
                 start: TimeBound | None = None, end: TimeBound | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                chunks: Iterable[tuple[Any, Any]] | None = None) -> dict[str, Any]:
+                chunks: Iterable[tuple[Any, Any]] | None = None,
+                gnss: GnssCan | None = None) -> dict[str, Any]:
     """Decode ``dump`` (or ``chunks``: an iterable of ``(chunk, timebase)``) with
     ``decoder`` into ``out`` (format by suffix: ``.parquet``/``.pq`` or ``.csv``);
-    ``progress(bytes_done, bytes_total)`` is called while the dump is read.  Returns a
-    summary (rows written, files, layout, timestamp kind, decoder report)."""
+    ``progress(bytes_done, bytes_total)`` is called while the dump is read.  With
+    ``gnss``, the dump's GNSS fixes are fed to the decoder as CAN frames
+    (:mod:`dunelog.io.gnss_can`; bind :func:`~dunelog.io.gnss_can.gnss_database` to
+    ``gnss.channel`` in ``decoder`` to decode them).  Returns a summary (rows written,
+    files, layout, timestamp kind, decoder report)."""
     import pyarrow as pa
     suffix = os.path.splitext(out)[1].lower()
     fmt = "mf4" if suffix == ".mf4" else TABLE_FORMATS.get(suffix)
@@ -139,7 +144,8 @@ def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = N
         synced = any(tb.boots() for tb in stats.timebases.values())
         if progress is not None:
             dump.progress = progress
-        it = ((c, stats.timebases.get(c.logger_id)) for c in dump.can_chunks())
+        source = dump.can_chunks() if gnss is None else gnss_can_chunks(dump, gnss)
+        it = ((c, stats.timebases.get(c.logger_id)) for c in source)
         ts_kind = "utc" if synced else "boot"
     else:
         it = iter(chunks)

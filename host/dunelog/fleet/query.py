@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from .store import MANIFEST, load_manifest
+from .tables import empty_tables
 
 __all__ = ["Dataset", "view_sql"]
 
@@ -63,6 +64,13 @@ class Dataset:
             if os.path.isdir(d) and not name.startswith((".", "_")) and _has_parts(d):
                 self.con.execute(view_sql(self.path, name))
                 self.tables.append(name)
+        for name, empty in empty_tables().items():
+            if name not in self.tables:          # no row at all (a clean rally: integrity)
+                self.con.register(f"_empty_{name}", empty)
+                self.con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS "
+                                 f"SELECT * FROM {_ident('_empty_' + name)}")
+                self.tables.append(name)
+        self.tables.sort()
 
     def sql(self, query: str) -> Any:
         """Run ``query``; a DuckDB relation (``.df()`` pandas, ``.pl()`` Polars,

@@ -18,7 +18,7 @@ from ..card.problems import Problem
 from ..card.records import Event, GnssFix, Overflow, Status
 from ..card.timebase import TimeBase
 
-__all__ = ["RecordTables", "UNITS", "EVENT_KINDS", "RECORD_TABLES"]
+__all__ = ["RecordTables", "UNITS", "EVENT_KINDS", "RECORD_TABLES", "empty_tables"]
 
 RECORD_TABLES = ("gnss", "events", "status", "integrity")
 
@@ -182,6 +182,23 @@ class RecordTables:
                          "the boot's last block is not marked last: the logger lost power "
                          "(what it had not written is lost)"))
         return rows
+
+
+def empty_tables() -> dict[str, Any]:
+    """The record tables with no rows (their columns and types), for a dataset without any
+    row of one (a clean rally has no ``integrity`` row)."""
+    import pyarrow as pa
+    rt = RecordTables(0, TimeBase(), "")
+    rt.gnss = [GnssFix(0, 0, 0, 0, 0, 0, 0, _NA32, _NA16, _NA16, _NA16, _NA16)]
+    rt.events = [Event(0, 0, F.EVENT_MARK, 0, "")]
+    rt.status = [Status(0, 0, 0, 0, 0, 0, 0, 0, 0)]
+    rt.overflow = [Overflow(0, 0, 0, 0, {})]
+    out = {}
+    for name, (tab, _) in rt.tables([], {}, 0).items():
+        tab = tab.slice(0, 0)
+        out[name] = tab.append_column("date", pa.array([], pa.string())) \
+                       .append_column("vehicle", pa.array([], pa.string()))
+    return out
 
 
 def _ts(utc: np.ndarray) -> Any:

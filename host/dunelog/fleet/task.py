@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..card.dump import Dump
 from ..card.problems import Problem
 from ..decode.decoder import DecodedMessage, Decoder
@@ -47,7 +48,6 @@ class TaskResult:
 
 
 def dataset_version() -> str:
-    from .. import __version__
     return __version__
 
 

@@ -8,6 +8,9 @@
 ``.parquet .csv``        :mod:`.tables` (pyarrow raw frames table, read and written)
 ======================== ============================================================
 
+:mod:`.gnss_can` turns a dump's GNSS fixes into CAN frames (and their DBC) that the
+writers include with ``gnss=GnssCan()``.
+
 :mod:`.base` holds the contracts (:class:`~.base.FrameReader`,
 :class:`~.base.FrameWriter`) and the two registries; :mod:`.read` and :mod:`.write` the
 functions below; :mod:`.replay` puts frames back on a bus with their timing.

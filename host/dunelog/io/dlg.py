@@ -28,6 +28,7 @@ from ..card.dump import Dump
 from ..card.timebase import TimeBase
 from ..frames import DEFAULT_MESSAGES_PER_CHUNK, FrameChunk
 from .base import FrameReader, Progress, SourceError, register_reader
+from .gnss_can import GnssCan, gnss_can_chunks
 
 __all__ = ["DlgReader", "DunelogReader", "dump_chunks", "open_dump_source"]
 
@@ -50,16 +51,18 @@ def _times(tb: TimeBase | None, boot: np.ndarray, time_us: np.ndarray
     return out, epoch
 
 
-def dump_chunks(dump: Dump, progress: Progress | None = None) -> Iterator[FrameChunk]:
+def dump_chunks(dump: Dump, progress: Progress | None = None, *,
+                gnss: GnssCan | None = None) -> Iterator[FrameChunk]:
     """The CAN frames of ``dump`` as :class:`~dunelog.frames.FrameChunk`, in the dump's
     order; ``progress(bytes_done, bytes_total)`` is called during the pass (instead of
-    the dump's own ``progress`` while this runs)."""
+    the dump's own ``progress`` while this runs).  With ``gnss``, the GNSS fixes are
+    merged in as CAN frames (:mod:`.gnss_can`), with their records' timestamps."""
     tbs: dict[int, TimeBase | None] = {}
     saved = dump.progress
     if progress is not None:
         dump.progress = progress
     try:
-        for c in dump.can_chunks():
+        for c in dump.can_chunks() if gnss is None else gnss_can_chunks(dump, gnss):
             if c.logger_id not in tbs:
                 tbs[c.logger_id] = _timebase(dump, c.logger_id)
             tb = tbs[c.logger_id]
@@ -106,9 +109,10 @@ class DlgReader(FrameReader):
 
     suffixes = (".dlg",)
 
-    def chunks(self, size: int = DEFAULT_MESSAGES_PER_CHUNK) -> Iterator[FrameChunk]:
+    def chunks(self, size: int = DEFAULT_MESSAGES_PER_CHUNK, *,
+               gnss: GnssCan | None = None) -> Iterator[FrameChunk]:
         # chunks follow the dump's block chunks, not ``size``
-        yield from dump_chunks(open_dump_source(self.path, self.progress))
+        yield from dump_chunks(open_dump_source(self.path, self.progress), gnss=gnss)
 
 
 class DunelogReader(MessageReader):

@@ -11,7 +11,8 @@ import can
 from ..card.dump import Dump
 from ..frames import DEFAULT_MESSAGES_PER_CHUNK, FrameChunk, chunk_to_messages
 from .base import FrameReader, Progress, SourceError, reader_for
-from .dlg import dump_chunks
+from .dlg import DlgReader, dump_chunks
+from .gnss_can import GnssCan
 
 __all__ = ["iter_frame_chunks", "iter_messages", "open_reader", "Source"]
 
@@ -29,14 +30,21 @@ def open_reader(path: str | os.PathLike[str], *, progress: Progress | None = Non
 
 
 def iter_frame_chunks(source: Source, *, progress: Progress | None = None,
-                      size: int = DEFAULT_MESSAGES_PER_CHUNK) -> Iterator[FrameChunk]:
+                      size: int = DEFAULT_MESSAGES_PER_CHUNK,
+                      gnss: GnssCan | None = None) -> Iterator[FrameChunk]:
     """Frames of ``source`` (a :class:`~dunelog.Dump`, a dunelog path, or a path of any
     log python-can reads) as :class:`~dunelog.frames.FrameChunk` arrays, streaming.
-    ``progress(bytes_done, bytes_total)`` is called while a dump is read."""
+    ``progress(bytes_done, bytes_total)`` is called while a dump is read.  With ``gnss``
+    a dump's GNSS fixes come as CAN frames too (:mod:`.gnss_can`; a foreign log has no
+    fix records, so nothing is added)."""
     if isinstance(source, Dump):
-        yield from dump_chunks(source, progress)
+        yield from dump_chunks(source, progress, gnss=gnss)
+        return
+    reader = open_reader(source, progress=progress)
+    if gnss is not None and isinstance(reader, DlgReader):
+        yield from reader.chunks(size, gnss=gnss)
     else:
-        yield from open_reader(source, progress=progress).chunks(size)
+        yield from reader.chunks(size)
 
 
 def iter_messages(source: Source, *, progress: Progress | None = None

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..card.info import type_name
 from ..track import MARK_KINDS
 from .envelope import Envelope

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -317,8 +316,19 @@ def test_cli_workers(archive, tmp_path, capsys):
     assert "add --dataset" in capsys.readouterr().err
 
 
-def test_shared_ids(archive):
-    """Sanity of the fixture: three loggers, four boots, three files each."""
-    files = sorted(archive.rglob("*.dlg"))
-    assert len(files) == 12
-    assert shutil.which("true") is not None and np.__version__
+
+
+def test_bulk_gnss_fixes_equal_the_typed_records(archive):
+    """The dataset reads fixes in bulk (card.bulk.gnss_fixes); the typed reader one by
+    one: the same fixes, field for field."""
+    import dunelog
+    from dunelog.card.bulk import GNSS_DTYPE
+    from dunelog.card.records import GnssFix
+    dump = dunelog.open(archive)
+    typed = [r for r in dump.records() if isinstance(r, GnssFix)]
+    bulk = np.concatenate([f for _, f, _ in dump.chunks()])
+    others = [r for _, _, o in dump.chunks() for r in o]
+    assert len(typed) == bulk.size > 0
+    assert not any(isinstance(r, GnssFix) for r in others)
+    for name in GNSS_DTYPE.names:
+        assert bulk[name].tolist() == [getattr(r, name) for r in typed], name

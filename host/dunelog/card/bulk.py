@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .format import BLOCK_HEADER_SIZE, REC_CAN, REC_CANFD
+from .format import BLOCK_HEADER_SIZE, REC_CAN, REC_CANFD, REC_GNSS, RECORD_MIN_LEN
 
 __all__ = [
     "BLOCK_HEADER_DTYPE", "CAN_DTYPE", "CANFD_DTYPE", "RecordIndex", "DecodedChunk",
@@ -177,8 +177,10 @@ def _fill_common(out: np.ndarray, w32: np.ndarray, wi: np.ndarray, w0: np.ndarra
     ov["dlcdl"] = w3 & 0xFFFF
 
 
-def decode_chunk(blocks: np.ndarray, hdr: np.ndarray, index: RecordIndex) -> DecodedChunk:
-    """Decode the CAN records of a validated chunk into structured arrays."""
+def decode_chunk(blocks: np.ndarray, hdr: np.ndarray, index: RecordIndex,
+                 can: bool = True) -> DecodedChunk:
+    """Decode the CAN records of a validated chunk into structured arrays (with
+    ``can=False`` the arrays are left empty: a pass that only counts them)."""
     flat = blocks.reshape(-1)
     w32 = flat.view("<u4")
     counts = index.counts
@@ -208,6 +210,11 @@ def decode_chunk(blocks: np.ndarray, hdr: np.ndarray, index: RecordIndex) -> Dec
     else:
         other_rec = np.flatnonzero(~is_can)
 
+    if not can:
+        return DecodedChunk(index, types, time_us, boot, np.empty(0, CAN_DTYPE),
+                            np.empty(0, CANFD_DTYPE), classic_rec, fd_rec, other_rec,
+                            malformed)
+
     # classic
     sel = ok & (tc == REC_CAN)
     wi_c = wc[sel]
@@ -236,3 +243,44 @@ def decode_chunk(blocks: np.ndarray, hdr: np.ndarray, index: RecordIndex) -> Dec
 
     return DecodedChunk(index, types, time_us, boot, classic, fd, classic_rec, fd_rec,
                         other_rec, malformed)
+
+
+#: one GNSS fix per row (:func:`gnss_fixes`); fields as :class:`~.records.GnssFix`
+GNSS_DTYPE = np.dtype([("time_us", "<i8"), ("boot", "<u4"), ("fix_type", "u1"),
+                       ("sats", "u1"), ("lat", "<i4"), ("lon", "<i4"), ("alt_mm", "<i4"),
+                       ("utc_ms", "<u4"), ("utc_days", "<u2"), ("speed_cms", "<u2"),
+                       ("course_cdeg", "<u2"), ("hdop_c", "<u2")])
+
+
+def gnss_records(dec: DecodedChunk) -> np.ndarray:
+    """Record numbers of the well-formed GNSS fix records of a decoded chunk."""
+    idx = dec.other_rec
+    lens = (dec.index.word0[idx] >> 8) & 0xFF
+    return idx[(dec.types[idx] == REC_GNSS) & (lens >= RECORD_MIN_LEN[REC_GNSS])]
+
+
+def gnss_fixes(blocks: np.ndarray, dec: DecodedChunk) -> np.ndarray:
+    """The GNSS fixes of a decoded chunk (:data:`GNSS_DTYPE`, record order), read in bulk
+    (a 12-hour boot logs ~430,000 at 10 Hz)."""
+    rec = gnss_records(dec)
+    out = np.empty(rec.size, GNSS_DTYPE)
+    if not rec.size:
+        return out
+    w32 = blocks.reshape(-1).view("<u4")
+    wi = dec.index.pos[rec] >> 2
+    w0 = dec.index.word0[rec]
+    out["time_us"] = dec.time_us[rec]
+    out["boot"] = dec.boot[rec]
+    out["fix_type"] = (w0 >> 16) & 0xFF
+    out["sats"] = (w0 >> 24) & 0xFF
+    out["lat"] = w32.take(wi + 2).view("<i4")
+    out["lon"] = w32.take(wi + 3).view("<i4")
+    out["alt_mm"] = w32.take(wi + 4).view("<i4")
+    out["utc_ms"] = w32.take(wi + 5)
+    w6 = w32.take(wi + 6)
+    w7 = w32.take(wi + 7)
+    out["utc_days"] = w6 & 0xFFFF
+    out["speed_cms"] = w6 >> 16
+    out["course_cdeg"] = w7 & 0xFFFF
+    out["hdop_c"] = w7 >> 16
+    return out

@@ -32,8 +32,8 @@ from .blocks import (
     find_first_block,
     read_segment_header,
 )
-from .bulk import DecodedChunk, decode_chunk
-from .format import BLOCK_FLAG_LAST, CAN_EXT
+from .bulk import DecodedChunk, decode_chunk, gnss_fixes, gnss_records
+from .format import BLOCK_FLAG_LAST, CAN_EXT, REC_OVERFLOW, REC_SESSION, REC_TIMESYNC
 from .problems import Problem, ProblemLog
 from .records import (
     EPOCH,
@@ -372,10 +372,14 @@ class Dump:
                                                                 kv[0][2] or ""))]
 
     # ------------------------------------------------------------------ the pass
-    def _pass(self, can_ids: bool = False
+    def _pass(self, can_ids: bool = False, only: Collection[int] | None = None,
+              skip_gnss: bool = False
               ) -> Iterator[tuple[BlockChunk, DecodedChunk, list[AnyRecord]]]:
         """One pass over every segment: yields each chunk, its bulk decode and its
-        decoded non-CAN records (in record order), collecting problems and stats."""
+        decoded non-CAN records (in record order), collecting problems and stats.  With
+        ``only``, only the non-CAN records of these types are decoded; with
+        ``skip_gnss``, the well-formed GNSS fixes are not (read them in bulk:
+        :func:`~.bulk.gnss_fixes`)."""
         self._problems = log = ProblemLog()
         stats = self.stats = DumpStats()
         next_seq: dict[tuple[int | None, int | None], int] = {}
@@ -396,8 +400,9 @@ class Dump:
                                      chunk_size=self.chunk_size)
             unknown: dict[int, tuple[int, int]] = {}
             for chunk in scanner:
-                dec = decode_chunk(chunk.blocks, chunk.headers, chunk.index)
-                others = self._others(chunk, dec, log, unknown)
+                dec = decode_chunk(chunk.blocks, chunk.headers, chunk.index,
+                                   can=can_ids or only is None)
+                others = self._others(chunk, dec, log, unknown, _wanted(dec, only, skip_gnss))
                 self._collect(stats, seg, chunk, dec, others, can_ids)
                 yield chunk, dec, others
                 if self.progress is not None:
@@ -419,14 +424,15 @@ class Dump:
 
     @staticmethod
     def _others(chunk: BlockChunk, dec: DecodedChunk, log: ProblemLog,
-                unknown: dict[int, tuple[int, int]]) -> list[AnyRecord]:
+                unknown: dict[int, tuple[int, int]],
+                idx: np.ndarray | None = None) -> list[AnyRecord]:
         out: list[AnyRecord] = []
-        if not dec.other_rec.size:
+        idx = dec.other_rec if idx is None else idx
+        if not idx.size:
             return out
         flat = chunk.blocks.reshape(-1)
         buf = flat.data
         bs = chunk.block_size
-        idx = dec.other_rec
         pos = dec.index.pos[idx].tolist()
         times = dec.time_us[idx].tolist()
         boots = dec.boot[idx].tolist()
@@ -497,10 +503,14 @@ class Dump:
                 stats.sessions.setdefault((lg, rec.boot), rec)
 
     # ------------------------------------------------------------------ public passes
-    def scan(self, *, can_ids: bool = True) -> DumpStats:
+    def scan(self, *, can_ids: bool = True, context_only: bool = False) -> DumpStats:
         """Read the whole dump once, gathering :attr:`stats` and :attr:`problems`
-        (with per-(channel, id) CAN statistics when ``can_ids``)."""
-        for _ in self._pass(can_ids=can_ids):
+        (with per-(channel, id) CAN statistics when ``can_ids``).  With ``context_only``
+        only the records the statistics need are decoded (time syncs, session starts,
+        overflow) and the CAN frames are only counted: faster, but the problems of other
+        records are not looked for."""
+        only = (REC_TIMESYNC, REC_SESSION, REC_OVERFLOW) if context_only else None
+        for _ in self._pass(can_ids=can_ids, only=only):
             pass
         assert self.stats is not None
         return self.stats
@@ -517,12 +527,13 @@ class Dump:
                 yield CanChunk(chunk.file, int(chunk.headers["logger_id"][0]),
                                dec.classic, dec.fd)
 
-    def chunks(self) -> Iterator[tuple[CanChunk, list[AnyRecord]]]:
+    def chunks(self) -> Iterator[tuple[CanChunk, np.ndarray, list[AnyRecord]]]:
         """One pass yielding, chunk by chunk, the CAN frames (:class:`CanChunk`, arrays
-        possibly empty) and the other records decoded (GNSS, time sync, events, ...)."""
-        for chunk, dec, others in self._pass():
-            yield CanChunk(chunk.file, int(chunk.headers["logger_id"][0]),
-                           dec.classic, dec.fd), others
+        possibly empty), the GNSS fixes (:data:`~.bulk.GNSS_DTYPE`, read in bulk) and the
+        other records decoded (time syncs, events, status, ...)."""
+        for chunk, dec, others in self._pass(skip_gnss=True):
+            yield (CanChunk(chunk.file, int(chunk.headers["logger_id"][0]), dec.classic,
+                            dec.fd), gnss_fixes(chunk.blocks, dec), others)
 
     def can_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All CAN frames of the dump as two arrays ``(classic, fd)`` (loads them all)."""
@@ -569,6 +580,19 @@ class Dump:
     def utc(self, boot: int, time_us: int, logger_id: int | None = None) -> datetime | None:
         """UTC datetime at ``time_us`` of ``boot``, or None without sync."""
         return self.timebase(logger_id).utc(boot, time_us)
+
+
+def _wanted(dec: DecodedChunk, only: Collection[int] | None,
+            skip_gnss: bool) -> np.ndarray | None:
+    """The non-CAN record numbers to decode one by one (None: all of them)."""
+    if only is None and not skip_gnss:
+        return None
+    idx = dec.other_rec
+    if only is not None:
+        idx = idx[np.isin(dec.types[idx], np.asarray(list(only), np.uint8))]
+    if skip_gnss:
+        idx = np.setdiff1d(idx, gnss_records(dec), assume_unique=True)
+    return idx
 
 
 def _logger_of(chunk: BlockChunk, boot: int) -> int:

@@ -161,7 +161,14 @@ def _load_databases(args: argparse.Namespace) -> list:
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
     """``decode ARCHIVE --dataset DIR``: see :func:`dunelog.fleet.build_dataset`."""
-    from ..fleet import DatasetError, DecodeSpec, EngineError, build_dataset, make_engine
+    from ..fleet import (
+        DaskEngine,
+        DatasetError,
+        DecodeSpec,
+        EngineError,
+        build_dataset,
+        make_engine,
+    )
     if args.start is not None or args.end is not None:
         raise UnusableInput("--start/--end do not apply to --dataset (a dataset holds the "
                             "whole archive: filter in the query)")
@@ -180,18 +187,22 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         engine = make_engine(args.workers, args.scheduler)
     except EngineError as e:
         raise UnusableInput(str(e)) from None
+    rss = ""
     with engine, tasks_bar(args) as bar:
         try:
             rep = build_dataset(args.input, args.dataset, spec, engine=engine,
                                 logger_id=args.logger, vehicle=args.vehicle, progress=bar)
         except DatasetError as e:
             raise UnusableInput(str(e)) from None
+        if isinstance(engine, DaskEngine) and engine.cluster is not None:
+            peaks = sorted(engine.worker_peak_rss_mb().values())
+            rss = f"; worker peak RSS {', '.join(f'{m:.0f}' for m in peaks)} MB"
     rate = rep.frames / rep.seconds if rep.seconds else 0.0
     sys.stderr.write(
         f"dataset {args.dataset}: {rep.decoded} segment file(s) decoded, {rep.skipped} "
         f"unchanged; {rep.frames} frame(s), {rep.frames_decoded} decoded, "
         f"{rep.parts_written} part(s) written, {rep.parts_removed} replaced "
-        f"({rep.seconds:.1f} s, {rate / 1e6:.2f} M frames/s, {rep.engine})\n")
+        f"({rep.seconds:.1f} s, {rate / 1e6:.2f} M frames/s, {rep.engine}{rss})\n")
     for k, n in sorted(rep.unknown.items()):
         sys.stderr.write(f"  {n} frame(s) with id {k}: not in any DBC\n")
     if rep.problems:

@@ -65,16 +65,24 @@ class DaskEngine(Engine):
             raise EngineError("the Dask engine needs dask.distributed: "
                               "pip install 'dunelog[fleet]' (or: pip install "
                               "'dask[distributed]')") from None
-        self.cluster = None
+        self.cluster: Any = None
         try:
             if scheduler:
                 self.client = Client(scheduler, timeout="10s")
                 self.name = f"Dask scheduler {scheduler}"
             else:
                 n = max(1, int(workers or 1))
-                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                            dashboard_address=None,
-                                            silence_logs=logging.ERROR)
+                import dask
+                # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers; with
+                # the chunk-sized NumPy arrays a task allocates that costs ~60 % more time
+                # (measured: bench/RESULTS.md), so the workers keep glibc's default
+                environ = {k: v for k, v in dask.config.get(
+                    "distributed.nanny.pre-spawn-environ", {}).items()
+                    if k != "MALLOC_TRIM_THRESHOLD_"}
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+                    self.cluster = LocalCluster(n_workers=n, threads_per_worker=1,
+                                                processes=True, dashboard_address=None,
+                                                silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
                 self.name = f"Dask LocalCluster, {n} worker process(es)"
         except (OSError, TimeoutError) as e:
@@ -102,6 +110,11 @@ class DaskEngine(Engine):
         import os
         return sorted(self.client.run(os.getpid).values())
 
+    def worker_peak_rss_mb(self) -> dict[str, float]:
+        """Peak resident memory of each live worker process, MB (a worker restarted after a
+        crash counts from its restart)."""
+        return {w: v / 1024 for w, v in self.client.run(_peak_rss_kb).items()}
+
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
@@ -113,3 +126,8 @@ def make_engine(workers: int | None = None, scheduler: str | None = None) -> Eng
     if workers is None and scheduler is None:
         return SerialEngine()
     return DaskEngine(workers, scheduler)
+
+
+def _peak_rss_kb() -> int:
+    import resource
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

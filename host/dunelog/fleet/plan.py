@@ -58,9 +58,10 @@ class SegmentContext:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict; the sync points packed (a 12-hour boot logs ~43,000)."""
-        d = asdict(self)
-        d["syncs"] = {bt: _pack(pts) for bt, pts in self.syncs.items()}
-        return d
+        return {"relpath": self.relpath, "size": self.size, "mtime_ns": self.mtime_ns,
+                "frames": self.frames, "last": self.last, "boots": self.boots,
+                "syncs": {bt: _pack(pts) for bt, pts in self.syncs.items()},
+                "sessions": self.sessions}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "SegmentContext":
@@ -152,7 +153,7 @@ def scan_segment(path: str, relpath: str) -> SegmentContext:
     """Read one segment file for its context (a worker task)."""
     st = os.stat(path)
     dump = Dump(path)
-    stats = dump.scan(can_ids=False)
+    stats = dump.scan(can_ids=False, context_only=True)
     seg = dump.segments[0]
     ctx = SegmentContext(relpath, st.st_size, st.st_mtime_ns,
                          frames=int(stats.type_counts[F.REC_CAN] + stats.type_counts[F.REC_CANFD]),

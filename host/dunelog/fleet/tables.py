@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..card import format as F
+from ..card.bulk import GNSS_DTYPE
 from ..card.problems import Problem
 from ..card.records import Event, GnssFix, Overflow, Status
 from ..card.timebase import TimeBase
@@ -45,16 +46,20 @@ class RecordTables:
         self.logger_id = logger_id
         self.tb = timebase
         self.source = source
-        self.gnss: list[GnssFix] = []
+        self.gnss: list[np.ndarray] = []          # GNSS_DTYPE arrays
         self.events: list[Event] = []
         self.status: list[Status] = []
         self.overflow: list[Overflow] = []
 
-    def add(self, records: list[Any]) -> None:
+    def add(self, records: list[Any], fixes: np.ndarray | None = None) -> None:
+        """Collect ``records`` (typed records) and ``fixes`` (a
+        :data:`~dunelog.card.bulk.GNSS_DTYPE` array)."""
+        if fixes is not None and fixes.size:
+            self.gnss.append(fixes)
         for r in records:
             t = type(r)
-            if t is GnssFix:
-                self.gnss.append(r)
+            if t is GnssFix:            # not read in bulk: one by one
+                self.gnss.append(_fix_array([r]))
             elif t is Event:
                 self.events.append(r)
             elif t is Status:
@@ -73,7 +78,7 @@ class RecordTables:
                 out[m] = u
         return out
 
-    def _base(self, time_us: list[int], boot: list[int]) -> tuple[dict[str, Any], np.ndarray]:
+    def _base(self, time_us: Any, boot: Any) -> tuple[dict[str, Any], np.ndarray]:
         import pyarrow as pa
         t = np.asarray(time_us, np.int64)
         b = np.asarray(boot, np.uint16)
@@ -90,26 +95,22 @@ class RecordTables:
         import pyarrow as pa
         out: dict[str, tuple[Any, np.ndarray]] = {}
         if self.gnss:
-            g = self.gnss
-            cols, utc = self._base([r.time_us for r in g], [r.boot for r in g])
-            fix = np.array([r.fix_type for r in g], np.uint8)
-            nofix = fix == 0
-            fix_utc = np.array([-1 if r.utc_ms == _NA32 or r.utc_days == _NA16
-                                else r.utc_days * _EPOCH_DAY_US + r.utc_ms * 1000 for r in g],
-                               np.int64)
+            g = np.concatenate(self.gnss)
+            cols, utc = self._base(g["time_us"], g["boot"])
+            nofix = g["fix_type"] == 0
+            known = (g["utc_ms"] != _NA32) & (g["utc_days"] != _NA16)
+            fix_utc = np.where(known, g["utc_days"].astype(np.int64) * _EPOCH_DAY_US
+                               + g["utc_ms"].astype(np.int64) * 1000, -1)
             cols.update({
                 "fix_utc": _ts(fix_utc),
-                "lat": _f([r.lat * 1e-7 for r in g], nofix),
-                "lon": _f([r.lon * 1e-7 for r in g], nofix),
-                "alt": _f([r.alt_mm / 1000.0 for r in g], nofix),
-                "speed": _f([r.speed_cms / 100.0 for r in g],
-                            np.array([r.speed_cms == _NA16 for r in g])),
-                "course": _f([r.course_cdeg / 100.0 for r in g],
-                             np.array([r.course_cdeg == _NA16 for r in g])),
-                "fix_type": pa.array(fix),
-                "sats": pa.array(np.array([r.sats for r in g], np.uint8)),
-                "hdop": _f([r.hdop_c / 100.0 for r in g],
-                           np.array([r.hdop_c == _NA16 for r in g])),
+                "lat": _f(g["lat"] * 1e-7, nofix),
+                "lon": _f(g["lon"] * 1e-7, nofix),
+                "alt": _f(g["alt_mm"] / 1000.0, nofix),
+                "speed": _f(g["speed_cms"] / 100.0, g["speed_cms"] == _NA16),
+                "course": _f(g["course_cdeg"] / 100.0, g["course_cdeg"] == _NA16),
+                "fix_type": pa.array(g["fix_type"]),
+                "sats": pa.array(g["sats"]),
+                "hdop": _f(g["hdop_c"] / 100.0, g["hdop_c"] == _NA16),
             })
             out["gnss"] = (pa.table(cols), utc)
         if self.events:
@@ -189,7 +190,8 @@ def empty_tables() -> dict[str, Any]:
     row of one (a clean rally has no ``integrity`` row)."""
     import pyarrow as pa
     rt = RecordTables(0, TimeBase(), "")
-    rt.gnss = [GnssFix(0, 0, 0, 0, 0, 0, 0, _NA32, _NA16, _NA16, _NA16, _NA16)]
+    rt.gnss = [_fix_array([GnssFix(0, 0, 0, 0, 0, 0, 0, _NA32, _NA16, _NA16, _NA16,
+                                   _NA16)])]
     rt.events = [Event(0, 0, F.EVENT_MARK, 0, "")]
     rt.status = [Status(0, 0, 0, 0, 0, 0, 0, 0, 0)]
     rt.overflow = [Overflow(0, 0, 0, 0, {})]
@@ -201,12 +203,20 @@ def empty_tables() -> dict[str, Any]:
     return out
 
 
+def _fix_array(fixes: list[GnssFix]) -> np.ndarray:
+    """Typed fixes as a :data:`~dunelog.card.bulk.GNSS_DTYPE` array."""
+    out = np.empty(len(fixes), GNSS_DTYPE)
+    for name in GNSS_DTYPE.names or ():
+        out[name] = [getattr(f, name) for f in fixes]
+    return out
+
+
 def _ts(utc: np.ndarray) -> Any:
     import pyarrow as pa
     return pa.array(utc, pa.timestamp("us", tz="UTC"), mask=utc < 0)
 
 
-def _f(values: list[float], null: np.ndarray) -> Any:
+def _f(values: Any, null: Any) -> Any:
     import pyarrow as pa
     return pa.array(np.asarray(values, np.float64), mask=np.asarray(null, bool))
 

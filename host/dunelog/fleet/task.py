@@ -144,8 +144,8 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
             dump = dump.of_segments(dump.segments, start_seq=task.start_seq)
             recs = RecordTables(lg, tb, task.relpath)
             metas: dict[str, dict[bytes, bytes]] = {}
-            for chunk, others in dump.chunks():
-                recs.add(others)
+            for chunk, fixes, others in dump.chunks():
+                recs.add(others, fixes)
                 for arr in (chunk.classic, chunk.fd):
                     if not arr.size:
                         continue

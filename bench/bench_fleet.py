@@ -1,0 +1,152 @@
+"""Archive decode into a dataset: single process vs 1 and 2 Dask workers vs asammdf, and a
+DuckDB query on the result (issue 16).
+
+The archive is a synthetic rally (``hil/rally.py``): each vehicle's lap is logged by the
+real firmware under MicroPython, then tiled into ``--laps`` segment files per day, one boot
+per vehicle and day.  Measured in one run, each as the user runs it (a fresh process, file
+in to file out, imports included):
+
+* ``dunelog decode ARCHIVE --dbc dbc/recce.dbc --dataset OUT`` (this process's tasks one
+  after the other), then ``--workers 1`` and ``--workers 2`` (a LocalCluster: its start is
+  counted);
+* asammdf on the same CAN frames as MF4 (one file per vehicle, written by ``dunelog
+  convert``, not timed): ``MDF(path)`` + ``extract_bus_logging`` in a fresh process
+  (bench/asammdf_baseline.py); in memory, nothing written;
+* ``dunelog query OUT "max coolant per vehicle per day"`` end to end, and the query alone
+  in an open :func:`dunelog.dataset`;
+* memory: the workers' peak RSS on this archive and on one twice as long (``--days``
+  doubled), which should not grow.
+
+    python bench/bench_fleet.py [--vehicles 6] [--days 3] [--lap-s 600] [--laps 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "host"))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+DBC = str(ROOT / "dbc" / "recce.dbc")
+QUERY = ("SELECT vehicle, date, max(CoolantTemp) AS max_coolant FROM EngineData "
+         "GROUP BY ALL ORDER BY ALL")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "host"), str(ROOT),
+                                         env.get("PYTHONPATH", "")])
+    return env
+
+
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def run_decode(archive: Path, out: Path, extra: list[str]) -> dict:
+    """``dunelog decode --dataset`` in a fresh process: wall seconds and what it said."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "dunelog", "decode", str(archive), "--dbc", DBC,
+           "--dataset", str(out), "--no-progress", *extra]
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+    wall = time.perf_counter() - t
+    if r.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    line = r.stderr.strip().splitlines()[0]
+    frames = int(re.search(r"; (\d+) frame", line).group(1))
+    rss = re.search(r"worker peak RSS ([\d, ]+) MB", line)
+    return {"wall": wall, "frames": frames, "line": line,
+            "worker_rss": [float(x) for x in rss.group(1).split(",")] if rss else None}
+
+
+def run_query(out: Path) -> tuple[float, float, list]:
+    """End to end ``dunelog query`` wall time, the query alone, and its rows."""
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "dunelog", "query", str(out), QUERY,
+                        "--format", "csv"], capture_output=True, text=True, env=_env())
+    wall = time.perf_counter() - t
+    assert r.returncode == 0, r.stderr
+    import dunelog
+    ds = dunelog.dataset(out)
+    ds.sql(QUERY).fetchall()                      # warm (views bound, metadata read)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        rows = ds.sql(QUERY).fetchall()
+        best = min(best, time.perf_counter() - t)
+    ds.close()
+    return wall, best, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vehicles", type=int, default=6)
+    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--lap-s", type=int, default=600)
+    ap.add_argument("--laps", type=int, default=2, help="segment files per vehicle-day")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the twice-as-long archive (memory flat in archive size)")
+    a = ap.parse_args()
+    from asammdf_baseline import baseline
+
+    from hil.rally import build_rally
+    work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    try:
+        t = time.perf_counter()
+        info = build_rally(None, vehicles=a.vehicles, days=a.days, lap_s=a.lap_s,
+                           laps_per_day=a.laps)
+        print(f"rally: {a.vehicles} vehicles x {a.days} days x {a.laps} segment files, "
+              f"{info.total_frames} CAN frames, "
+              f"{sum(p.stat().st_size for p in info.files) / 2**20:.0f} MiB "
+              f"({'cached' if info.cached else 'built'} in {time.perf_counter() - t:.1f} s)")
+        print(f"cpu: {cpu()}, {os.cpu_count()} cores; python {platform.python_version()}")
+        res = {}
+        for label, extra in (("single process", []), ("dask 1 worker", ["--workers", "1"]),
+                             ("dask 2 workers", ["--workers", "2"])):
+            res[label] = r = run_decode(info.root, work / "ds", extra)
+            print(f"{label:15s}: {r['wall']:6.2f} s end to end = "
+                  f"{r['frames'] / r['wall'] / 1e6:5.2f} M frames/s   [{r['line']}]")
+        mdf = baseline(info.root, DBC, work=work / "mf4")
+        print(f"asammdf        : {mdf['total_s']:6.2f} s (open {mdf['open_s']:.2f} + "
+              f"extract_bus_logging {mdf['extract_s']:.2f}; process with imports "
+              f"{mdf['process_s']:.2f} s; export to MF4 not counted {mdf['export_s']:.1f} s) "
+              f"= {mdf['frames'] / mdf['total_s'] / 1e6:.2f} M frames/s in memory, "
+              f"peak RSS {mdf['peak_rss_mb']:.0f} MB")
+        one = res["single process"]
+        two = res["dask 2 workers"]
+        print(f"ratios: 2 workers / single process {one['wall'] / two['wall']:.2f}x; "
+              f"single process / asammdf (open+extract) {mdf['total_s'] / one['wall']:.2f}x; "
+              f"2 workers / asammdf {mdf['total_s'] / two['wall']:.2f}x; vs asammdf's "
+              f"whole process {mdf['process_s'] / two['wall']:.2f}x")
+        run_decode(info.root, work / "ds", [])
+        qwall, qbest, rows = run_query(work / "ds")
+        print(f"query max coolant per vehicle per day ({len(rows)} rows): "
+              f"{qbest * 1e3:.1f} ms in an open dataset, {qwall:.2f} s `dunelog query` "
+              "end to end")
+        if not a.no_memory:
+            big = build_rally(None, vehicles=a.vehicles, days=a.days * 2, lap_s=a.lap_s,
+                              laps_per_day=a.laps)
+            r2 = run_decode(big.root, work / "ds2", ["--workers", "2"])
+            print(f"memory: worker peak RSS {two['worker_rss']} MB on {two['frames']} frames,"
+                  f" {r2['worker_rss']} MB on {r2['frames']} frames ({a.days * 2} days)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -25,13 +25,15 @@ timestamp is whatever the log holds (usually epoch seconds); in its chunks ``tim
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-import can
 import numpy as np
 
 from .card.bulk import CAN_DTYPE, CANFD_DTYPE
 from .card.format import CAN_BRS, CAN_ERR, CAN_ESI, CAN_EXT, CAN_RTR, CAN_TX
+
+if TYPE_CHECKING:       # python-can is imported when a message is made: it loads asammdf
+    import can
 
 __all__ = ["FrameChunk", "Frames", "merged", "frame_message", "message_flags",
            "frames_to_messages", "chunk_to_messages", "messages_to_chunks", "channel_int",
@@ -138,6 +140,7 @@ def frame_message(timestamp: float, channel: Any, arbitration_id: int, flags: in
     ``dlc`` is the DLC code as on the wire; python-can's ``dlc`` is the data length, except
     for a classic remote frame, where it is the requested length (the DLC).
     """
+    import can
     rtr = bool(flags & CAN_RTR)
     return can.Message(
         timestamp=timestamp, arbitration_id=arbitration_id,

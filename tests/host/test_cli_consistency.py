@@ -306,3 +306,21 @@ def test_commands_find_the_port(argv, tmp_path, monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert f"using {gone} (the only board found)" in err
     assert f"port {gone}: no such device" in err
+
+
+def test_output_suffixes_of_the_help_are_the_registered_writers():
+    from dunelog.io import OUTPUT_SUFFIXES, supported_suffixes
+    assert list(OUTPUT_SUFFIXES) == supported_suffixes()
+
+
+def test_the_command_line_starts_without_python_can():
+    """python-can loads asammdf (and sympy) when imported, ~0.6 s: building the parser,
+    a dataset decode's imports and `query` must not pay for it."""
+    import subprocess
+    import sys
+    code = ("import sys; import dunelog.cli, dunelog.fleet, dunelog.fleet.task; "
+            "dunelog.cli.build_parser(); "
+            "print(sorted(m for m in ('can', 'asammdf') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True)
+    assert r.stdout.strip() == "[]"

@@ -169,3 +169,26 @@ def test_long_layout_and_signal_filter():
     labels = dict(zip(t.column("value").to_pylist(), t.column("label").to_pylist()))
     assert set(t.column("message").to_pylist()) == {"DrivelineMode"}
     assert all(isinstance(x, str) for x in labels.values())
+
+
+def test_compiled_database_cache(tmp_path):
+    """A database file seen before is decoded from its cached compiled form, without
+    importing cantools (which imports python-can and asammdf); the same messages; an
+    edited file is compiled again."""
+    import shutil
+    import subprocess
+    import sys
+    dbc = tmp_path / "recce.dbc"
+    shutil.copy(RECCE, dbc)
+    env = {**os.environ, "DUNELOG_CACHE": str(tmp_path / "cache")}
+    code = ("import sys; from dunelog.decode import Decoder; d = Decoder([sys.argv[1]]); "
+            "print(len(d.messages), 'cantools' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code, str(dbc)], env=env, check=True,
+                           capture_output=True, text=True).stdout.split() for _ in range(2)]
+    assert runs[0][1] == "True" and runs[1] == [runs[0][0], "False"]
+    assert len(list((tmp_path / "cache" / "dbc").glob("*.pickle"))) == 1
+    dbc.write_text(dbc.read_text().replace("EngineData", "EngineDat2"))
+    r = subprocess.run([sys.executable, "-c", code, str(dbc)], env=env, check=True,
+                       capture_output=True, text=True).stdout.split()
+    assert r[1] == "True"
+    assert len(list((tmp_path / "cache" / "dbc").glob("*.pickle"))) == 2

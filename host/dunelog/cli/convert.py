@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from ..io import SourceError, is_dunelog_input, supported_suffixes, write_frames, writer_for
+from ..io import OUTPUT_SUFFIXES, SourceError, is_dunelog_input, writer_for
 from ._common import (
     EXIT_OK,
     UnusableInput,
@@ -67,6 +67,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace, src: str, source: Any, out: str,
              progress: bool = True) -> int:
     """Write the frames of ``source`` (a path or a :class:`~dunelog.Dump`) to ``out``."""
+    from ..io import write_frames  # python-can (and asammdf): only when converting
     gnss = gnss_for(args, out)
     try:
         with progress_bar(args, "converting") if progress \
@@ -94,7 +95,7 @@ def _convert(args: argparse.Namespace, src: str, source: Any, out: str,
 
 def register(sub: Any) -> None:
     """Add the ``convert`` subcommand to the ``dunelog`` subparsers ``sub``."""
-    sufs = " ".join(supported_suffixes())
+    sufs = " ".join(OUTPUT_SUFFIXES)
     p = add_command(
         sub, "convert", help="raw CAN frames to BLF/ASC/TRC/candump log/MF4/Parquet/CSV",
         description="Convert the CAN frames of a dunelog dump (segment file, directory or "

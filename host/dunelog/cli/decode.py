@@ -18,8 +18,7 @@ import sys
 from typing import Any
 
 from ..card.dump import Dump
-from ..decode import Decoder, decode_dump, load_database, parse_time, with_timebase
-from ..io import iter_frame_chunks, write_frames
+from ..decode import Decoder, decode_dump, load_compiled, parse_time, with_timebase
 from ..io.gnss_can import gnss_database
 from ..io.replay import parse_ids
 from ._common import (
@@ -153,7 +152,7 @@ def _load_databases(args: argparse.Namespace) -> list:
         if not os.path.exists(path):
             raise UnusableInput(f"no such database file: {path}")
         try:
-            dbs.append((load_database(path), ch))
+            dbs.append((load_compiled(path), ch))
         except Exception as e:  # noqa: BLE001 - cantools raises anything on a bad file
             raise UnusableInput(f"cannot load database {path}: {e}") from None
     return dbs
@@ -221,6 +220,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.output is None:
         raise UnusableInput("no output: give -o OUT (.parquet, .csv, .mf4, or a frame log) "
                             "or --dataset DIR")
+    from ..io import iter_frame_chunks, write_frames  # python-can: only when needed
     out = args.output
     suffix = os.path.splitext(out)[1].lower()
     if suffix in FRAME_SUFFIXES:

@@ -7,19 +7,21 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import can
-
-from ..io import SourceError, is_dunelog_input, iter_frame_chunks, iter_messages
+from ..io import SourceError, is_dunelog_input
 from ..io.replay import LiveBusRefused, bus_guard, parse_channel_map, parse_ids, parse_remap, replay
 from ._common import EXIT_OK, UnusableInput, add_command, add_input
+
+if TYPE_CHECKING:       # python-can (which loads asammdf) only when replaying
+    import can
 
 __all__ = ["register", "cmd_replay", "input_has_fd"]
 
 
 def input_has_fd(path: str) -> bool:
     """True if the input holds at least one CAN FD frame (stops at the first one)."""
+    from ..io import iter_frame_chunks, iter_messages
     if is_dunelog_input(path):
         return any(len(c.fd) for c in iter_frame_chunks(path))
     return any(m.is_fd for m in iter_messages(path))
@@ -28,6 +30,7 @@ def input_has_fd(path: str) -> bool:
 def _bus_config(args: argparse.Namespace, channel: str | None, fd: bool) -> dict:
     """The python-can config of one bus: command-line values over the --config file (and
     python-can's usual config sources)."""
+    import can
     given: dict[str, Any] = {}
     if args.interface:
         given["interface"] = args.interface
@@ -51,6 +54,9 @@ def _bus_config(args: argparse.Namespace, channel: str | None, fd: bool) -> dict
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Send the frames of ``args.input`` on the bus(es) with their timing."""
+    import can
+
+    from ..io import iter_messages
     src = args.input
     if not os.path.exists(src):
         raise UnusableInput(f"no such file or directory: {src}")

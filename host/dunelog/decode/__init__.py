@@ -15,11 +15,13 @@ returns).
 """
 
 from .compiled import (
+                       CompiledDatabase,
                        CompiledMessage,
                        CompiledSignal,
                        compile_database,
                        compile_message,
                        j1939_pgn,
+                       load_compiled,
                        load_database,
 )
 from .decoder import DecodedMessage, Decoder, DecodeReport
@@ -29,6 +31,7 @@ from .vector import MessageColumns, decode_columns
 from .window import parse_time, window
 
 __all__ = ["Decoder", "DecodedMessage", "DecodeReport", "CompiledMessage", "CompiledSignal",
-           "compile_database", "compile_message", "load_database", "j1939_pgn",
+           "compile_database", "compile_message", "load_database", "load_compiled",
+           "CompiledDatabase", "j1939_pgn",
            "decode_columns", "MessageColumns", "decode_dump", "TableSink", "with_timebase",
            "parse_time", "window", "Decoded", "decode_frames"]

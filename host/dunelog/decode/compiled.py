@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CompiledSignal", "CompiledMessage", "compile_message", "compile_database",
-           "load_database", "j1939_pgn"]
+__all__ = ["CompiledSignal", "CompiledMessage", "CompiledDatabase", "compile_message",
+           "compile_database", "load_database", "load_compiled", "cache_dir", "j1939_pgn"]
 
 RESERVED = {"time_us", "boot", "utc", "channel", "frame_id", "logger_id", "vehicle"}
 
@@ -156,7 +156,62 @@ def load_database(path: str | os.PathLike[str]):
 
 
 def compile_database(db) -> list[CompiledMessage]:
-    """All messages of a cantools database (or a path to one), compiled."""
+    """All messages of a cantools database (or a path to one, or a
+    :class:`CompiledDatabase`), compiled."""
+    if isinstance(db, CompiledDatabase):
+        return db.messages
     if isinstance(db, (str, os.PathLike)):
-        db = load_database(db)
+        return load_compiled(db).messages
     return [compile_message(m) for m in db.messages]
+
+
+@dataclass
+class CompiledDatabase:
+    """The compiled messages of one database file (what :class:`~.decoder.Decoder` needs;
+    ``messages`` as a cantools database's)."""
+
+    path: str
+    messages: list[CompiledMessage]
+
+
+def cache_dir() -> str:
+    """Where dunelog keeps what it can rebuild: ``$DUNELOG_CACHE``, else
+    ``$XDG_CACHE_HOME/dunelog`` or ``~/.cache/dunelog``."""
+    root = os.environ.get("DUNELOG_CACHE")
+    if root:
+        return root
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "dunelog")
+
+
+def load_compiled(path: str | os.PathLike[str]) -> CompiledDatabase:
+    """:func:`compile_database` of a database file, kept in :func:`cache_dir` by the
+    file's contents: cantools is imported only for a file not seen before (importing it
+    imports python-can, and with it asammdf: over a second; parsing a large DBC is more).
+    Errors are cantools', as :func:`load_database`'s."""
+    import hashlib
+    import pickle
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(__file__, "rb") as f:          # a change of the compiler is a new key
+        me = f.read()
+    key = hashlib.sha256(data + b"\0" + os.path.splitext(path)[1].lower().encode()
+                         + b"\0" + me).hexdigest()[:32]
+    cached = os.path.join(cache_dir(), "dbc", f"{key}.pickle")
+    try:
+        with open(cached, "rb") as f:
+            msgs = pickle.load(f)
+        return CompiledDatabase(path, msgs)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    msgs = [compile_message(m) for m in load_database(path).messages]
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        tmp = f"{cached}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            pickle.dump(msgs, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cached)
+    except OSError:
+        pass                                  # a read-only home: no cache, same result
+    return CompiledDatabase(path, msgs)

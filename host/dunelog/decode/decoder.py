@@ -9,7 +9,7 @@ from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
-from .compiled import CompiledMessage, compile_database, j1939_pgn, load_database
+from .compiled import CompiledMessage, compile_database, j1939_pgn, load_compiled
 from .vector import MessageColumns, decode_columns
 
 __all__ = ["Decoder", "DecodedMessage", "DecodeReport"]
@@ -195,7 +195,7 @@ class Decoder:
         for item in databases:
             db, ch = item if isinstance(item, tuple) else (item, None)
             if isinstance(db, (str, os.PathLike)):
-                db = load_database(db)
+                db = load_compiled(db)           # cached: cantools only for a new file
             self.dbs.append(db)
             self.bindings.append((ch, compile_database(db)))
         self.signals = set(signals) if signals else None
@@ -376,11 +376,16 @@ class Decoder:
             utc = None
             if timebase is not None and timebase.boots():
                 utc = np.full(t.shape[0], -1, np.int64)
-                for b in np.unique(boot).tolist():
-                    bm = boot == b
-                    u = timebase.utc_us_array(int(b), t[bm])
+                if boot.min() == boot.max():        # the usual case: no sort, no masks
+                    u = timebase.utc_us_array(int(boot[0]), t)
                     if u is not None:
-                        utc[bm] = u
+                        utc = u
+                else:
+                    for b in np.unique(boot).tolist():
+                        bm = boot == b
+                        u = timebase.utc_us_array(int(b), t[bm])
+                        if u is not None:
+                            utc[bm] = u
             out.append(DecodedMessage(m, t, boot, fr["channel"], fr["id"], utc, cols,
                                       self.signals))
         return out

@@ -96,6 +96,9 @@ def _dates(utc: np.ndarray) -> list[tuple[str, np.ndarray | None]]:
     """``(date, row mask or None for all rows)`` of each UTC day in ``utc`` (``undated``:
     rows without UTC)."""
     day = np.where(utc >= 0, utc // _DAY_US, -1)
+    if day.size and day.min() == day.max():     # the usual case, without a sort
+        d = int(day[0])
+        return [("undated" if d < 0 else str(np.datetime64(d, "D")), None)]
     uniq = np.unique(day)
     out = []
     for d in uniq.tolist():
@@ -109,7 +112,7 @@ def _split_write(w: PartWriter, table: str, data: Any, utc: np.ndarray, boot: np
                  meta: dict[bytes, bytes]) -> None:
     """Write ``data`` into the parts of each (vehicle of its boot, UTC day)."""
     dirs = {bt: v[1] for bt, v in vehicles.items()}
-    ub = np.unique(boot)
+    ub = boot[:1] if boot.size and boot.min() == boot.max() else np.unique(boot)
     groups: list[tuple[str, Any, np.ndarray]]
     if len({dirs.get(int(b), f"logger-{logger_id}") for b in ub.tolist()}) <= 1:
         groups = [(dirs.get(int(ub[0]), f"logger-{logger_id}") if ub.size else "", data, utc)]

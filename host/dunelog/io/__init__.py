@@ -21,23 +21,32 @@ functions below; :mod:`.replay` puts frames back on a bus with their timing.
 
 from __future__ import annotations
 
-from .base import (
-                   READERS,
-                   WRITERS,
-                   FrameReader,
-                   FrameWriter,
-                   SourceError,
-                   is_dunelog_input,
-                   reader_for,
-                   register_reader,
-                   register_writer,
-                   supported_suffixes,
-                   writer_for,
-)
-from .read import iter_frame_chunks, iter_messages, open_reader
-from .write import WriteResult, write_frames
+import importlib
+from typing import Any
+
+#: each public name and the module that defines it, imported on first use (PEP 562):
+#: importing a format module loads python-can, which loads asammdf when installed
+#: (~0.6 s), and a command that reads only dunelog dumps should not wait for that
+_EXPORTS = {
+    **dict.fromkeys(("READERS", "WRITERS", "FrameReader", "FrameWriter", "SourceError",
+                     "OUTPUT_SUFFIXES",
+                     "is_dunelog_input", "reader_for", "register_reader", "register_writer",
+                     "supported_suffixes", "writer_for"), "base"),
+    **dict.fromkeys(("iter_frame_chunks", "iter_messages", "open_reader"), "read"),
+    **dict.fromkeys(("WriteResult", "write_frames"), "write"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["iter_frame_chunks", "iter_messages", "open_reader", "write_frames",
            "WriteResult", "reader_for", "writer_for", "supported_suffixes", "READERS",
            "WRITERS", "FrameReader", "FrameWriter", "register_reader", "register_writer",
-           "SourceError", "is_dunelog_input"]
+           "SourceError", "is_dunelog_input", "OUTPUT_SUFFIXES"]

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
-import can
+if TYPE_CHECKING:      # python-can loads asammdf: only the format modules import it
+    import can
 
 from ..frames import (
     DEFAULT_MESSAGES_PER_CHUNK,
@@ -107,6 +108,11 @@ def supported_suffixes() -> list[str]:
     """Output suffixes a writer is registered for."""
     load_formats()
     return sorted(WRITERS)
+
+
+#: :func:`supported_suffixes` without loading the format modules (for help texts; a test
+#: keeps the two equal)
+OUTPUT_SUFFIXES = (".asc", ".blf", ".csv", ".log", ".mf4", ".parquet", ".pq", ".trc")
 
 
 class FrameReader:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..card.dump import Dump
 from ..decode import Decoder, decode_dump, load_compiled, parse_time, with_timebase
+from ..decode.decoder import selection
 from ..io.gnss_can import gnss_database
 from ..io.replay import parse_ids
 from ._common import (
@@ -136,14 +137,7 @@ def _selection(args: argparse.Namespace, dbs: list) -> list[int | str] | None:
         else:
             deprecated(f"a message name in --ids ({item})", f"--messages {item}")
             names.append(item)
-    if not ids and not names:
-        return None
-    out: list[int | str] = list(names)
-    for db, _ in dbs:
-        out.extend(m.frame_id for m in db.messages if any(m.frame_id in r for r in ids))
-    if ids and len(out) == len(names):
-        out.append(-1)                       # ranges matching no message: select none
-    return out
+    return selection(dbs, ids, names)
 
 
 def _load_databases(args: argparse.Namespace) -> list:

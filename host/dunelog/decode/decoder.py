@@ -12,7 +12,7 @@ import numpy as np
 from .compiled import CompiledMessage, compile_database, j1939_pgn, load_compiled
 from .vector import MessageColumns, decode_columns
 
-__all__ = ["Decoder", "DecodedMessage", "DecodeReport"]
+__all__ = ["Decoder", "DecodedMessage", "DecodeReport", "selection"]
 
 _EXT, _RTR, _ERR = 1, 2, 4
 
@@ -389,6 +389,22 @@ class Decoder:
             out.append(DecodedMessage(m, t, boot, fr["channel"], fr["id"], utc, cols,
                                       self.signals))
         return out
+
+
+def selection(databases: Iterable, ranges: list[range], names: list[str]
+              ) -> list[int | str] | None:
+    """The ``ids`` of :class:`Decoder` for a selection by frame id ranges and message names:
+    the names, and the frame ids of the databases' messages inside a range (None: no
+    selection, every message; a range matching no message selects none)."""
+    if not ranges and not names:
+        return None
+    out: list[int | str] = list(names)
+    for db in databases:
+        db = db[0] if isinstance(db, tuple) else db
+        out.extend(m.frame_id for m in db.messages if any(m.frame_id in r for r in ranges))
+    if ranges and len(out) == len(names):
+        out.append(-1)                       # ranges matching no message: select none
+    return out
 
 
 def _take(frames: np.ndarray, idx: np.ndarray) -> np.ndarray:

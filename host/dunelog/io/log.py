@@ -25,7 +25,7 @@ from ..card.blocks import read_segment_header
 from ..card.dump import Dump
 from ..card.problems import Problem
 from ..decode.compiled import load_database
-from ..decode.decoder import Decoder
+from ..decode.decoder import Decoder, selection
 from ..decode.result import Decoded, decode_frames
 from ..decode.window import TimeBound, parse_time
 from ..frames import DEFAULT_MESSAGES_PER_CHUNK, FrameChunk
@@ -245,11 +245,4 @@ def _selection(dbs: list[tuple[Any, int | None]], ids: Any,
                                  "go to messages=)") from None
         else:
             ranges.append(range(int(x), int(x) + 1))
-    if not ranges and not names:
-        return None
-    out: list[int | str] = list(names)
-    for db, _ in dbs:
-        out.extend(m.frame_id for m in db.messages if any(m.frame_id in r for r in ranges))
-    if ranges and len(out) == len(names):
-        out.append(-1)                       # ranges matching no message: select none
-    return out
+    return selection(dbs, ranges, names)

@@ -332,3 +332,27 @@ def test_bulk_gnss_fixes_equal_the_typed_records(archive):
     assert not any(isinstance(r, GnssFix) for r in others)
     for name in GNSS_DTYPE.names:
         assert bulk[name].tolist() == [getattr(r, name) for r in typed], name
+
+
+def test_an_archive_behind_a_url(archive, tmp_path, capsys):
+    """An fsspec URL as the archive (file:// here; s3:// and the like the same way, with
+    their fsspec package): listed and probed through fsspec, each task decoding a local
+    copy of its file; the dataset equals the one from the path, and a re-run through the
+    URL decodes nothing again."""
+    pytest.importorskip("fsspec", reason="URL archives (pip install fsspec)")
+    ref = tmp_path / "ref"
+    build_dataset(str(archive), str(ref), SPEC)
+    out = tmp_path / "url"
+    url = "file://" + str(archive)
+    assert main(["decode", url, "--dbc", DBC, "--dataset", str(out), "--no-progress"]) == 0
+    assert "12 segment file(s) decoded" in capsys.readouterr().err
+    a, b = read_dataset(ref), read_dataset(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].equals(b[k]), k
+    rep = build_dataset(url, str(out), SPEC)
+    assert (rep.decoded, rep.skipped, rep.scanned) == (0, 12, 0)
+    assert main(["decode", "file:///nonexistent/archive", "--dbc", DBC, "--dataset",
+                 str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no dunelog segment files" in err[0], err

@@ -30,6 +30,7 @@ from .blocks import (
     SegmentHeader,
     SegmentScanner,
     find_first_block,
+    parse_segment_header,
     read_segment_header,
 )
 from .bulk import DecodedChunk, decode_chunk, gnss_fixes, gnss_records
@@ -49,10 +50,12 @@ from .records import (
 from .timebase import TimeBase
 
 __all__ = ["Dump", "Segment", "CanChunk", "BootStats", "DumpStats", "BootIdentity",
-           "DumpGroup", "find_segment_files"]
+           "DumpGroup", "find_segment_files", "order_segments", "PROBE_BYTES"]
 
 _NAME_RE = re.compile(r"B(\d+)_S(\d+)\.dlg$", re.IGNORECASE)
 _PROBE_BYTES = 8 << 20
+#: bytes :meth:`Segment.from_head` needs to identify a file whose header is damaged
+PROBE_BYTES = _PROBE_BYTES
 
 
 def find_segment_files(path: str | os.PathLike[str]) -> list[str]:
@@ -108,12 +111,25 @@ class Segment:
         if hdr is not None:
             return cls(path, size, hdr, None, hdr.logger_id, hdr.boot, hdr.segment,
                        hdr.first_seq)
-        logger = boot = segment = seq = None
         try:
             with open(path, "rb") as f:
-                first = find_first_block(f.read(_PROBE_BYTES))
+                head = f.read(_PROBE_BYTES)
         except OSError:
-            first = None
+            head = b""
+        return cls.from_head(path, size, head, err)
+
+    @classmethod
+    def from_head(cls, path: str, size: int, head: bytes,
+                  err: str | None = None) -> "Segment":
+        """What the first bytes ``head`` of a file (its header, else its first valid
+        block, within :data:`PROBE_BYTES`) say of it: for files not on a local disk."""
+        hdr, herr = parse_segment_header(head)
+        if hdr is not None:
+            return cls(path, size, hdr, None, hdr.logger_id, hdr.boot, hdr.segment,
+                       hdr.first_seq)
+        err = err or herr
+        logger = boot = segment = seq = None
+        first = find_first_block(head) if head else None
         if first is not None:
             _, logger, boot, seq = first
         m = _NAME_RE.search(os.path.basename(path))
@@ -213,6 +229,21 @@ class DumpGroup:
                 or f"logger-{self.logger_id}", "date": self.date or "undated"}
 
 
+def order_segments(segs: list[Segment]) -> list[Segment]:
+    """``segs`` in reading order (:attr:`Segment.sort_key`), the second file of one logger,
+    boot and segment number marked :attr:`~Segment.duplicate_of` the first."""
+    segs = sorted(segs, key=lambda s: s.sort_key)
+    seen: dict[tuple[int | None, int | None, int | None], str] = {}
+    for s in segs:
+        if s.header is not None:
+            k = (s.logger_id, s.boot, s.segment)
+            if k in seen:
+                s.duplicate_of = seen[k]
+            else:
+                seen[k] = s.path
+    return segs
+
+
 def safe_name(text: str) -> str:
     """``text`` made file-name-safe as ``dunelog ingest`` names vehicle directories
     (``T1 #204`` -> ``T1-204``); empty stays empty."""
@@ -240,16 +271,7 @@ class Dump:
         segs = [Segment.probe(p) for p in find_segment_files(self.path)]
         if logger_id is not None:
             segs = [s for s in segs if s.logger_id == logger_id]
-        segs.sort(key=lambda s: s.sort_key)
-        seen: dict[tuple[int | None, int | None, int | None], str] = {}
-        for s in segs:
-            if s.header is not None:
-                k = (s.logger_id, s.boot, s.segment)
-                if k in seen:
-                    s.duplicate_of = seen[k]
-                else:
-                    seen[k] = s.path
-        self.segments: list[Segment] = segs
+        self.segments: list[Segment] = order_segments(segs)
         #: the block sequence number expected first of each ``(logger_id, boot)`` (0 when
         #: absent): set for a dump of later segments of a boot (see :meth:`of_segments`)
         self.start_seq: dict[tuple[int, int], int] = {}
@@ -340,13 +362,24 @@ class Dump:
         """A dump of these segments of this dump (same path, chunk size and progress; no
         pass is made); ``start_seq`` as :attr:`start_seq`, for segments that continue a
         boot whose earlier segments are not in the new dump."""
-        sub = Dump.__new__(Dump)
-        sub.path, sub.chunk_size, sub.progress = self.path, self.chunk_size, self.progress
-        sub.segments = list(segments)
+        sub = Dump.from_segments(self.path, segments, chunk_size=self.chunk_size,
+                                 progress=self.progress)
         sub.start_seq = dict(start_seq or {})
-        sub._problems = ProblemLog()
-        sub.stats = None
         return sub
+
+    @classmethod
+    def from_segments(cls, path: str, segments: list[Segment], *,
+                      chunk_size: int = DEFAULT_CHUNK_SIZE,
+                      progress: Callable[[int, int], None] | None = None) -> "Dump":
+        """A dump of segments already probed (in reading order: :func:`order_segments`),
+        e.g. files of an object store probed through fsspec; ``path`` names it."""
+        d = cls.__new__(cls)
+        d.path, d.chunk_size, d.progress = path, chunk_size, progress
+        d.segments = list(segments)
+        d.start_seq = {}
+        d._problems = ProblemLog()
+        d.stats = None
+        return d
 
     def select(self, *, logger_id: int | None = None, vehicle: str | None = None) -> "Dump":
         """The boots of one logger and/or of one vehicle name (exact, or as made

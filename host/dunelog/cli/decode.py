@@ -105,7 +105,8 @@ def register(sub: Any) -> None:
                         "(default: in this process)")
     g.add_argument("--scheduler", metavar="ADDR",
                    help="run the tasks on the Dask cluster at ADDR (tcp://host:8786); its "
-                        "workers must see INPUT and DIR at the same paths")
+                        "workers must see DIR (and INPUT, unless it is a URL such as "
+                        "s3://bucket/archive) at the same paths")
     add_gnss_options(p, "also decode the GNSS fixes of a dump with dbc/dunelog_gnss.dbc "
                         "(and GNSS frames already in a log), as one channel group per "
                         "message; for .blf: write them as CAN frames")
@@ -168,7 +169,8 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     if os.path.isfile(args.input) and not args.input.lower().endswith(".dlg"):
         raise UnusableInput(f"{args.input}: --dataset decodes dunelog segment files "
                             "(a card dump or an archive), not other logs")
-    open_for_cli(args.input, logger_id=args.logger)          # a clear error if no segments
+    if "://" not in args.input:                  # a URL (s3://...) is listed by the build
+        open_for_cli(args.input, logger_id=args.logger)      # a clear error if no segments
     dbs = _load_databases(args)
     decoder = Decoder(dbs, ids=_selection(args, dbs), signals=_split(args.signal))
     if not decoder.messages:

@@ -23,9 +23,11 @@ from .plan import (
     DecodeSpec,
     SegmentContext,
     plan_tasks,
+    rel_path,
     scan_segment,
     vehicle_dir,
 )
+from .remote import is_url, open_archive, stat_token
 from .store import MANIFEST, load_manifest, save_manifest, sweep_temporaries
 from .tables import RECORD_TABLES, UNITS
 from .task import TaskResult, dataset_version, decode_segment, decoder_for, message_metadata
@@ -77,21 +79,29 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
     """
     t0 = time.perf_counter()
     engine = engine or SerialEngine()
-    archive = os.path.abspath(archive)
+    remote = is_url(archive)
+    archive = archive.rstrip("/") if remote else os.path.abspath(archive)
     out = os.path.abspath(out)
     man = _open_manifest(out, spec)
     rep = BuildReport(engine=engine.describe())
     rep.temporaries_removed = sweep_temporaries(out) if os.path.isdir(out) else 0
-    dump = Dump(archive, logger_id=logger_id)
-    root = archive if os.path.isdir(archive) else os.path.dirname(archive)
+    if remote:
+        try:
+            dump = open_archive(archive, logger_id=logger_id)
+        except (OSError, ValueError) as e:
+            raise DatasetError(str(e)) from None
+        root = archive
+    else:
+        dump = Dump(archive, logger_id=logger_id)
+        root = archive if os.path.isdir(archive) else os.path.dirname(archive)
     segs = man.setdefault("segments", {})
     contexts: dict[str, SegmentContext] = {}
     to_scan = []
     for seg in dump.segments:
-        rel = os.path.relpath(seg.path, root).replace(os.sep, "/")
+        rel = rel_path(seg.path, root)
         old = segs.get(rel, {}).get("context")
-        st = os.stat(seg.path)
-        if old and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:
+        size, version = stat_token(seg.path)
+        if old and old["size"] == size and old["mtime_ns"] == version:
             contexts[rel] = SegmentContext.from_json(old)
         else:
             to_scan.append((seg.path, rel))

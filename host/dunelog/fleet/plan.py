@@ -30,9 +30,10 @@ from ..card import format as F
 from ..card.dump import BootStats, Dump, DumpStats, Segment, safe_name
 from ..card.records import SessionStart
 from ..card.timebase import TimeBase
+from .remote import is_url, local_copy, stat_token
 
 __all__ = ["SegmentContext", "SegmentTask", "DecodeSpec", "scan_segment", "plan_tasks",
-           "segment_key", "vehicle_dir", "PLAN_VERSION"]
+           "segment_key", "vehicle_dir", "rel_path", "PLAN_VERSION"]
 
 #: bumped whenever a task's output for the same inputs changes (forces a full redo)
 PLAN_VERSION = 1
@@ -151,11 +152,12 @@ def vehicle_dir(logger_id: int, vehicle: str) -> str:
 
 def scan_segment(path: str, relpath: str) -> SegmentContext:
     """Read one segment file for its context (a worker task)."""
-    st = os.stat(path)
-    dump = Dump(path)
-    stats = dump.scan(can_ids=False, context_only=True)
+    size, version = stat_token(path)
+    with local_copy(path) as local:
+        dump = Dump(local)
+        stats = dump.scan(can_ids=False, context_only=True)
     seg = dump.segments[0]
-    ctx = SegmentContext(relpath, st.st_size, st.st_mtime_ns,
+    ctx = SegmentContext(relpath, size, version,
                          frames=int(stats.type_counts[F.REC_CAN] + stats.type_counts[F.REC_CANFD]),
                          last=list(seg.last) if seg.last is not None else None)
     for (_, bt), b in stats.boots.items():
@@ -176,7 +178,7 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
     the ``contexts`` of every file (by relative path)."""
     stats = DumpStats()
     for seg in dump.segments:
-        ctx = contexts[_rel(seg.path, root)]
+        ctx = contexts[rel_path(seg.path, root)]
         lg = seg.logger_id
         if lg is None or seg.duplicate_of is not None:
             continue
@@ -206,10 +208,10 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
     last_seg: dict[tuple[int, int], str] = {}
     for seg in dump.segments:
         if seg.logger_id is not None and seg.duplicate_of is None:
-            for bts in contexts[_rel(seg.path, root)].boots:
+            for bts in contexts[rel_path(seg.path, root)].boots:
                 last_seg[(seg.logger_id, int(bts))] = seg.path
     for seg in dump.segments:
-        rel = _rel(seg.path, root)
+        rel = rel_path(seg.path, root)
         ctx = contexts[rel]
         lg, boot = seg.logger_id, seg.boot
         start: dict[tuple[int, int], int] = {}
@@ -236,7 +238,7 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
             elif seg.header is not None and boot is not None:
                 next_seq[(lg, boot)] = max(next_seq.get((lg, boot), 0), seg.header.first_seq)
         task = SegmentTask(seg.path, rel, segment_key(seg), lg, boot, start, syncs, vehicles,
-                           cuts, seg.duplicate_of and _rel(seg.duplicate_of, root),
+                           cuts, seg.duplicate_of and rel_path(seg.duplicate_of, root),
                            ctx.frames, ctx.size, spec)
         task.fingerprint = _digest(PLAN_VERSION, rel, ctx.size, ctx.mtime_ns,
                                    sorted([list(k), v] for k, v in start.items()),
@@ -260,7 +262,12 @@ def _relevant(points: list[tuple[int, int]], first_us: int | None,
     return points[lo:max(hi, lo + 1)]
 
 
-def _rel(path: str, root: str) -> str:
+def rel_path(path: str, root: str) -> str:
+    """``path`` relative to the archive ``root`` (a directory, a file, or a URL), with
+    ``/``: a segment file's name in the dataset."""
+    if is_url(root):
+        return path[len(root):].lstrip("/") if path.startswith(root) and path != root \
+            else path.rsplit("/", 1)[-1]
     rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
     return rel.replace(os.sep, "/")
 

@@ -9,6 +9,7 @@ twice, on any worker, gives the same parts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ..card.dump import Dump
 from ..card.problems import Problem
 from ..decode.decoder import DecodedMessage, Decoder
 from .plan import DecodeSpec, SegmentTask
+from .remote import local_copy
 from .store import PartWriter
 from .tables import UNITS, RecordTables
 
@@ -136,6 +138,7 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
     lg = task.logger_id
     name = next(iter(task.vehicles.values()), ("", ""))[0]
     problems: list[Problem] = []
+    files = contextlib.ExitStack()         # the local copy of a file behind a URL
     try:
         if task.duplicate_of is not None:
             problems.append(Problem("duplicate_segment", task.relpath, 0,
@@ -143,7 +146,7 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
                                     "skipped", boot=task.boot))
             recs = RecordTables(lg, tb, task.relpath)
         else:
-            dump = Dump(task.path)
+            dump = Dump(files.enter_context(local_copy(task.path)))
             dump = dump.of_segments(dump.segments, start_seq=task.start_seq)
             recs = RecordTables(lg, tb, task.relpath)
             metas: dict[str, dict[bytes, bytes]] = {}
@@ -174,6 +177,8 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
     except BaseException:
         w.abort()
         raise
+    finally:
+        files.close()
     rep = decoder.report
     return TaskResult(task.relpath, task.fingerprint, parts, dict(w.rows), rep.frames,
                       rep.decoded, time.perf_counter() - t0, rep.as_dict(), len(problems))

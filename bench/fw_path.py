@@ -31,6 +31,7 @@ BATCH = int(sys.argv[5]) if len(sys.argv) > 5 else (256 if variant == "stress" e
 sys.path.insert(0, fw)
 
 _MASK = 0x3FFFFFFF
+_BACK = 0x3FFFFF83                       # 2**30 - 125: t + 125 wraps from here
 
 IDS = (0x0C1, 0x0C5, 0x0F9, 0x120, 0x1A0, 0x1E5, 0x215, 0x260, 0x2A8, 0x316,
        0x329, 0x3D3, 0x43F, 0x545, 0x5A0, 0x690,
@@ -102,7 +103,7 @@ def main():
             k += 1
             if k == nid:
                 k = 0
-            t = (t + 125) & _MASK
+            t = t - _BACK if t >= _BACK else t + 125     # (t + 125) & _MASK, no big int
             b -= 1
         unlock()
         clk.t = t
@@ -126,7 +127,8 @@ def stress(log, cap, clk, t):
             else:
                 n = i % 9
                 cap.frame(t, 0, cid, EXT[i % len(IDS)], n, views[n], n, False)
-            t = (t + 37 + (i % 200)) & _MASK
+            d = 37 + (i % 200)
+            t = t + d if t <= _MASK - d else t - (_MASK - d) - 1   # no big int on a board
             i += 1
             j += 1
         micropython.heap_unlock()

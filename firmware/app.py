@@ -42,7 +42,8 @@ class App:
         self.cfg_error = err
         self.chash = chash
         self.last_error = err or ""
-        self.fix = None                 # (fix_type, sats, hdop_c) of the last fix
+        self.fix = None                 # [fix_type, sats, hdop_c] of the last fix: _fx
+        self._fx = [0, 0, 0]            # preallocated: a fix allocates nothing (heap_lock)
         if err:
             self.log.log_event(t, fmt.EV_CONFIG, 1, err)
         elif config.last_note:
@@ -88,7 +89,11 @@ class App:
 
     def _fix(self, ticks, fix_type, sats, lat, lon, alt_mm, utc_ms, utc_days, speed_cms,
              course_cdeg, hdop_c):
-        self.fix = (fix_type, sats, hdop_c)
+        fx = self._fx
+        fx[0] = fix_type
+        fx[1] = sats
+        fx[2] = hdop_c
+        self.fix = fx
         return self.log.log_fix(ticks, fix_type, sats, lat, lon, alt_mm, utc_ms, utc_days,
                                 speed_cms, course_cdeg, hdop_c)
 
@@ -190,12 +195,14 @@ class App:
         t = self.hal.ticks()
         fx = self.fix
         rc = getattr(self.hal, "rx_counts", None)
+        ce = getattr(self.hal, "can_errors", None)     # MCP2515: TEC, REC, EFLG, overflows
         return {
             "firmware": VERSION, "config_hash": "%08x" % self.chash,
             "logger_id": self.cfg["logger"]["id"], "vehicle": self.cfg["logger"]["vehicle"],
             "uptime_s": log.clock.extend(t) // 1000000,
             "rx": self.cap.rx, "rejected": self.cap.rejected,
             "rx_channels": rc() if rc else None,
+            "can_errors": ce() if ce else None,
             "drops": r.drops_total, "ring_used": r.used(), "ring_high_water": r.high_water,
             "ring_size": r.size,
             "fix_type": fx[0] if fx else None, "sats": fx[1] if fx else None,

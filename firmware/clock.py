@@ -7,7 +7,7 @@
 # consumer, once per block, where a big-int allocation is affordable.
 from micropython import const
 
-PERIOD = const(0x40000000)
+PERIOD = const(0x40000000)  # a big int on a board (31-bit small ints): not on any hot path
 MASK = const(0x3FFFFFFF)
 HALF = const(0x20000000)
 
@@ -16,7 +16,7 @@ def diff(a, b):
     """Signed ticks a - b, valid while |a - b| < 2**29 us (8.9 min)."""
     d = (a - b) & MASK
     if d >= HALF:
-        d -= PERIOD
+        d = d - MASK - 1        # d - PERIOD: PERIOD is a heap big int on a board
     return d
 
 
@@ -32,7 +32,7 @@ class Clock:
     def extend(self, t):
         d = (t - self.t) & MASK
         if d >= HALF:
-            d -= PERIOD         # slightly older than the last tick seen
+            d = d - MASK - 1    # slightly older than the last tick seen (- PERIOD)
             return self.us + d
         self.t = t
         self.us += d

@@ -91,7 +91,27 @@ def _check_obd(o, raw, path, errs):
         errs.append("%s.pids: empty; polling needs at least one PID" % path)
 
 
+def _check_mcp2515(c, path, errs):
+    # the crystal must make the bit rate within 0.5 % (mcp2515.bit_timing: 4..20 quanta,
+    # prescaler 1..64); the chip is classic CAN only
+    mc = c["mcp2515"]
+    if c.get("fd"):
+        errs.append("%s.fd: true, but the MCP2515 is classic CAN only" % path)
+    osc = mc.get("osc_mhz", 8) * 1000000
+    rate = c.get("bitrate")
+    if rate is None:
+        return
+    for n in range(4, 21):
+        brp = (osc + n * rate) // (2 * n * rate)
+        if 1 <= brp <= 64 and abs(osc // (2 * brp * n) - rate) * 200 <= rate:
+            return
+    errs.append("%s.bitrate: %d cannot be made by the MCP2515's %d MHz crystal"
+                % (path, rate, osc // 1000000))
+
+
 def _check_channel(c, raw, path, errs):
+    if "mcp2515" in c:
+        _check_mcp2515(c, path, errs)
     obd = c.get("obd")
     if obd and obd.get("enabled") and c.get("listen_only") is True:
         errs.append("%s.obd.enabled: true needs %s.listen_only false (listen-only never "
@@ -141,6 +161,20 @@ _OBD = (DICT, (
     ("ext", (BOOL, False)),
 ), _check_obd)
 
+# An MCP2515 on SPI carries the channel (ESP32 HAL): absent = the board's own controller.
+# Pins and SPI bus null = the board HAL's defaults (docs/BOARDS.md); int -1 = not wired
+# (polled from the main loop).
+_MCP2515 = (DICT, (
+    ("spi", (NAME, None, 0, 3, 15)),
+    ("sck", (NAME, None, 0, 255, 16)),
+    ("mosi", (NAME, None, 0, 255, 16)),
+    ("miso", (NAME, None, 0, 255, 16)),
+    ("cs", (NAME, None, 0, 255, 16)),
+    ("int", (NAME, None, -1, 255, 16)),
+    ("osc_mhz", (ONE, 8, (8, 16, 20))),
+    ("spi_hz", (ONE, 10000000, (1000000, 2000000, 4000000, 5000000, 8000000, 10000000))),
+), None, ABSENT)
+
 _CHANNEL = (DICT, (
     ("channel", (INT, INDEX, 0, 3)),
     ("port", (NAME, None, 0, 3, 15)),
@@ -152,6 +186,7 @@ _CHANNEL = (DICT, (
     ("filters", (LIST, _FILTER, 32, [], None)),
     ("prescale", (LIST, _PRESCALE, 64, [], None)),
     ("obd", _OBD),
+    ("mcp2515", _MCP2515),
 ), _check_channel)
 
 SCHEMA = (DICT, (
@@ -228,6 +263,8 @@ def _hex(s):
 def _default(node, path, errs, idx):
     k = node[0]
     if k == DICT:
+        if len(node) > 3 and node[3] is ABSENT:     # an optional section: absent unless given
+            return ABSENT
         return _val(node, {}, path, errs, idx)
     if k == LIST:
         return _val(node, node[3], path, errs, idx)

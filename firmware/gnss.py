@@ -64,6 +64,7 @@ class GnssParser(NmeaEpochs, UbxMessages):
         self.ubx_good = 0         # NAV-PVT / NAV-DOP with a good checksum
         self.ubx_bad_checksum = 0
         self.ubx_skipped = 0      # other UBX messages, skipped by length
+        self.ubx_epoch_mismatch = 0   # NAV-PVT: UTC time and iTOW name different epochs
         self.fixes = 0            # on_fix calls
         self.syncs = 0            # on_sync calls
         self.late = 0             # GGA/RMC arriving for an epoch already emitted (dropped)
@@ -104,6 +105,7 @@ class GnssParser(NmeaEpochs, UbxMessages):
                 "overlong": self.overlong, "unknown_type": self.unknown_type,
                 "garbage_bytes": self.garbage_bytes, "ubx_good": self.ubx_good,
                 "ubx_bad_checksum": self.ubx_bad_checksum, "ubx_skipped": self.ubx_skipped,
+                "ubx_epoch_mismatch": self.ubx_epoch_mismatch,
                 "fixes": self.fixes, "syncs": self.syncs, "late": self.late,
                 "suppressed": self.suppressed, "errors": self.errors}
 

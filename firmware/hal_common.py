@@ -63,6 +63,91 @@ def hw_filters(filters):
     return out or None
 
 
+_PLAN_MAX = const(40)               # cubes per id width before a plan gives up
+
+
+def _range_cubes(lo, hi, w):
+    """[lo, hi] as disjoint (id, mask) blocks of aligned powers of two (exact)."""
+    out = []
+    while lo <= hi:
+        size = (lo & -lo) or (w + 1)
+        while lo + size - 1 > hi:
+            size >>= 1
+        out.append((lo, w & ~(size - 1)))
+        lo += size
+    return out
+
+
+def _minus(c, g):
+    """Cube c minus cube g: disjoint cubes (at most one per bit g fixes and c does not)."""
+    i, m = c
+    j, n = g
+    if (i ^ j) & m & n:
+        return [c]
+    out = []
+    free = n & ~m
+    b = 1
+    while free:
+        if free & b:
+            out.append(((i & ~b) | ((j & b) ^ b), m | b))
+            i = (i & ~b) | (j & b)
+            m |= b
+            free &= ~b
+        b <<= 1
+    return out
+
+
+def hw_plan(filters):
+    """The config's `filters` of one channel as exact controller acceptance filters:
+    (std, ext), each a list of disjoint (id, mask) whose union is exactly the standard /
+    extended ids the filters accept ([] none), or None when that takes more than
+    _PLAN_MAX masks. First match decides, as in rxfilter: a filter takes only what the
+    filters before it left; reject-only lists accept what is left at the end."""
+    acc_any = False
+    for f in filters:
+        if f.get("action", "accept") == "accept":
+            acc_any = True
+    out = []                            # type: list[list[tuple[int, int]] | None]
+    for ext in (False, True):
+        w = _XID if ext else _STD
+        rem = [(0, 0)]
+        acc = []                        # type: list[tuple[int, int]]
+        fits = True
+        for f in filters:
+            if bool(f.get("ext", False)) != ext:
+                continue
+            if "id" in f:
+                m = f.get("mask", w) & w
+                gs = [(f["id"] & m, m)]
+            else:
+                gs = _range_cubes(f["from"], f["to"], w)
+            take = f.get("action", "accept") == "accept"
+            for g in gs:
+                nxt = []
+                for r in rem:
+                    if take and not ((r[0] ^ g[0]) & r[1] & g[1]):
+                        acc.append(((r[0] & r[1]) | (g[0] & g[1]), r[1] | g[1]))
+                    nxt += _minus(r, g)
+                rem = nxt
+            if len(rem) > 4 * _PLAN_MAX or len(acc) > _PLAN_MAX:
+                fits = False
+                break
+        if not acc_any:
+            acc += rem
+        out.append(acc if fits and len(acc) <= _PLAN_MAX else None)
+    return out[0], out[1]
+
+
+def plan_match(cubes, cid):
+    """True if cid is in the union of (id, mask) cubes (a hw_plan list; None: every id)."""
+    if cubes is None:
+        return True
+    for i, m in cubes:
+        if cid & m == i:
+            return True
+    return False
+
+
 class _Button:
     """Mark button: True once per press. An edge IRQ latches short presses the main loop
     would miss between passes; presses closer than _DEBOUNCE_MS to the last change are

@@ -7,7 +7,8 @@
 # CAN needs a MicroPython build whose esp32 port has machine.CAN (the port-independent
 # machine.CAN API of docs/library/machine.CAN.rst). The 1.29 esp32 release has none (its
 # stubs list no machine.CAN); the esp32 implementation is opt-in per board build. Without
-# it can_open() raises RuntimeError and the logger keeps logging GNSS.
+# it can_open() raises RuntimeError and the logger keeps logging GNSS. Or an MCP2515 on
+# SPI carries the channel (config can[].mcp2515; mcp2515.py), on any release.
 #
 # The CAN rx IRQ allocates nothing: machine.CAN.recv fills a preallocated list
 # [id, memoryview, flags, errors] and resizes that memoryview in place to the data length.
@@ -117,13 +118,15 @@ class Esp32Hal(BoardHal):
 
     def __init__(self, can_pins=None, gnss_uart=2, gnss_tx=17, gnss_rx=16, pps_pin=34,
                  led=2, button=0, sd_slot=2, sd_pins=None, sd_mount="/sd",
-                 supply_pin=None, supply_ratio=11):
+                 supply_pin=None, supply_ratio=11, mcp_pins=None):
         """Defaults are for an ESP32-WROOM DevKit wired as docs/BOARDS.md says: GNSS on
         UART 2 (TX 17, RX 16), PPS on GPIO 34, LED on GPIO 2, the BOOT button (GPIO 0) as
         the mark button, the SD card on SPI (slot 2: SCK 18, MISO 19, MOSI 23, CS 5).
         can_pins: None uses the CAN controller pins of the firmware's board definition;
         else a dict of keyword arguments for machine.CAN (e.g. {"tx": 21, "rx": 22})
-        where the build takes them. sd_pins: dict of machine.SDCard pin keywords."""
+        where the build takes them. sd_pins: dict of machine.SDCard pin keywords.
+        mcp_pins: defaults for a config can[].mcp2515 section (SPI bus 2, SCK 14, MOSI 13,
+        MISO 27, CS 26, INT 25), a dict of those keys."""
         BoardHal.__init__(self, gnss_uart, pps_pin, sd_mount, supply_ratio)
         self.can_pins = can_pins
         self.gnss_tx = gnss_tx
@@ -132,7 +135,10 @@ class Esp32Hal(BoardHal):
         self.button_default = button
         self.sd_slot = sd_slot
         self.sd_pins = sd_pins
-        self.chans = []                 # type: list[_Chan]
+        self.chans = []                 # type: list
+        self.mcp_default = {"spi": 2, "sck": 14, "mosi": 13, "miso": 27, "cs": 26, "int": 25}
+        self.mcp_default.update(mcp_pins or {})
+        self.mcp_hold = None            # type: list[int] | None
         if supply_pin is not None:
             self.supply = machine.ADC(machine.Pin(supply_pin), atten=machine.ADC.ATTN_11DB)
         self.led_obj = None             # type: machine.Pin | None
@@ -141,11 +147,17 @@ class Esp32Hal(BoardHal):
     # ---- CAN
     def can_open(self, ch_cfg, cap):
         """Open one config `can[]` channel: port null -> controller `channel`; an int is
-        the 0-based controller index (the TWAI controller is 0)."""
+        the 0-based controller index (the TWAI controller is 0). A channel with an
+        `mcp2515` section goes to that chip instead."""
+        mc = ch_cfg.get("mcp2515")
+        if mc is not None:
+            self._mcp_open(ch_cfg, mc, cap)
+            return
         if CAN is None:
             raise RuntimeError("this MicroPython has no machine.CAN: CAN logging on ESP32 "
                                "needs a build whose esp32 port provides machine.CAN (TWAI), "
-                               "which the 1.29 release does not (docs/BOARDS.md)")
+                               "which the 1.29 release does not, or an MCP2515 on SPI "
+                               "(config can[].mcp2515; docs/BOARDS.md)")
         if ch_cfg.get("fd", False):
             raise ValueError("CAN FD: the ESP32 TWAI controller is classic CAN only")
         chan = ch_cfg["channel"]
@@ -165,6 +177,47 @@ class Esp32Hal(BoardHal):
             bus.irq(c.irq, trigger=CAN.IRQ_RX, hard=True)
         except (TypeError, ValueError):     # a build with soft CAN IRQs only
             bus.irq(c.irq, trigger=CAN.IRQ_RX)
+
+    def _mcp_open(self, ch_cfg, mc, cap):
+        """A channel on an MCP2515: machine.SPI (mode 0), CS, and the INT pin's falling edge
+        as a soft IRQ (SPI cannot run in a hard one); INT -1: polled by the main loop."""
+        import mcp2515
+        d = self.mcp_default
+        p = {}
+        for k in d:
+            v = mc.get(k)
+            p[k] = d[k] if v is None else v
+        spi = machine.SPI(p["spi"], baudrate=mc.get("spi_hz", 10000000), polarity=0,
+                          phase=0, sck=machine.Pin(p["sck"]), mosi=machine.Pin(p["mosi"]),
+                          miso=machine.Pin(p["miso"]))
+        cs = machine.Pin(p["cs"], machine.Pin.OUT, value=1)
+        ip = None
+        if p["int"] != -1:
+            ip = machine.Pin(p["int"], machine.Pin.IN, machine.Pin.PULL_UP)
+        chan = ch_cfg["channel"]
+        c = mcp2515.open_channel(ch_cfg, cap, spi, cs, ip, _now,
+                                 mc.get("osc_mhz", 8) * 1000000,
+                                 hw_filters(ch_cfg.get("filters", ())))
+        self.mcp_hold = mcp2515.hold
+        self.chans = [o for o in self.chans if o.chan != chan] + [c]
+        if ip is not None:
+            ip.irq(c.irq, trigger=machine.Pin.IRQ_FALLING)
+
+    def can_errors(self):
+        """[[channel, TEC, REC, EFLG, overflows], ...] of the MCP2515 channels (status)."""
+        return [c.errors() for c in self.chans if hasattr(c, "errors")]
+
+    def irq_off(self):
+        h = self.mcp_hold               # MCP2515 INT callbacks leave the ring alone too
+        if h is not None:
+            h[0] += 1
+        return machine.disable_irq()
+
+    def irq_on(self, state):
+        machine.enable_irq(state)
+        h = self.mcp_hold
+        if h is not None:
+            h[0] -= 1
 
     def can_stats(self):
         ov = 0

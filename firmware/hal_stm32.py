@@ -12,7 +12,8 @@
 import machine
 import pyb
 from micropython import const
-from hal_common import BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters, len_to_dlc
+from hal_common import (BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters, hw_plan,
+                        len_to_dlc)
 
 _F_EXT = const(0x01)               # record flags (FORMAT.md 3.4)
 _F_RTR = const(0x02)
@@ -123,6 +124,7 @@ class Stm32Hal(BoardHal):
         the SD slot mounted at /sd, no supply divider. Pins are given by name."""
         BoardHal.__init__(self, gnss_uart, pps_pin, sd_mount, supply_ratio)
         self.chans = []                 # type: list[_Chan]
+        self.hw = {}                    # type: dict[int, tuple[bool, bool]]
         self.adcall = None              # type: pyb.ADCAll | None
         if supply_pin is not None:
             self.supply = machine.ADC(machine.Pin(supply_pin))
@@ -155,7 +157,10 @@ class Stm32Hal(BoardHal):
                      brs_baudrate=dr, brs_sample_point=75)
         else:
             bus.init(mode, baudrate=rate, sample_point=sp, auto_restart=True)
-        _set_filters(bus, hw_filters(ch_cfg.get("filters", ())))
+        std, ext = _set_exact(bus, ch_cfg.get("filters", ()))
+        if std or ext:
+            cap.hw(chan, std, ext)      # software skips what the controller filters exactly
+        self.hw[chan] = (std, ext)
         c = _Chan(chan, bus, cap, _FDCAN)
         self.chans = [o for o in self.chans if o.chan != chan] + [c]
         bus.rxcallback(0, c.rx0)
@@ -245,6 +250,60 @@ class Stm32Hal(BoardHal):
 
 
 # ---- helpers shared by the methods above (main loop only, never in an IRQ)
+
+def _set_exact(bus, filters):
+    # type: (pyb.CAN, list) -> tuple[bool, bool]
+    """Program the controller with the config's filters exactly where it can
+    (hal_common.hw_plan) and return (std, ext): True where the controller now accepts
+    exactly the standard / extended ids the config accepts. FDCAN: up to _FD_STD standard
+    and _FD_EXT extended masks, each width on its own (a width that does not fit takes
+    every id of that width). bxCAN (16-bit mask filters without the IDE bit): standard ids
+    exactly when the config accepts no extended id (extended frames whose top 11 bits
+    match still get in: software rejects them) and the masks fit the banks. Anything else:
+    the superset of hw_filters(), nothing exact."""
+    if filters:
+        std, ext = hw_plan(filters)
+        try:
+            if _FDCAN:
+                s_ok = std is not None and len(std) <= _FD_STD
+                e_ok = ext is not None and len(ext) <= _FD_EXT
+                if s_ok or e_ok:
+                    _program_fd(bus, std if s_ok else None, ext if e_ok else None)
+                    return s_ok, e_ok
+            elif std is not None and ext == [] and (len(std) + 1) // 2 <= _BANKS:
+                _program_bx(bus, std if std else [(0x7FF, 0x7FF)])  # none: one unused id
+                return bool(std), False
+        except (ValueError, OSError, TypeError):
+            pass
+    _set_filters(bus, hw_filters(filters))
+    return False, False
+
+
+def _program_fd(bus, std, ext):
+    # type: (pyb.CAN, list[tuple[int, int]] | None, list[tuple[int, int]] | None) -> None
+    """FDCAN mask filters per width; None = every id of that width (by id bit 0 over
+    the two FIFOs)."""
+    if std is None:
+        std = [(0, 1), (1, 1)]
+    if ext is None:
+        ext = [(0, 1), (1, 1)]
+    for k in range(len(std)):
+        bus.setfilter(k, pyb.CAN.MASK, k & 1, std[k])
+    for k in range(len(ext)):
+        bus.setfilter(k, pyb.CAN.MASK, k & 1, ext[k], extframe=True)  # type: ignore[call-overload]
+
+
+def _program_bx(bus, pairs):
+    # type: (pyb.CAN, list[tuple[int, int]]) -> None
+    """bxCAN 16-bit mask filters, two per bank, FIFOs alternating by bank."""
+    pairs = list(pairs)
+    if len(pairs) & 1:
+        pairs.append(pairs[-1])
+    for k in range(len(pairs) // 2):
+        a = pairs[2 * k]
+        b = pairs[2 * k + 1]
+        bus.setfilter(k, pyb.CAN.MASK16, k & 1, (a[0], a[1], b[0], b[1]))
+
 
 def _set_filters(bus, flt):
     # type: (pyb.CAN, list[tuple[bool, int, int]] | None) -> None

@@ -7,7 +7,7 @@ import select
 import socket
 import struct
 from micropython import const
-from hal_common import _now, len_to_dlc
+from hal_common import _now, hw_plan, len_to_dlc, plan_match
 
 _AF_CAN = const(29)
 _SOCK_RAW = const(3)
@@ -19,6 +19,8 @@ _SO_RCVBUF = const(8)
 _SO_RCVBUFFORCE = const(33)
 _VTIME = const(5)            # Linux termios c_cc indices
 _VMIN = const(6)
+_HW_STD = const(28)          # the modelled controller's masks per width (an FDCAN's)
+_HW_EXT = const(8)
 
 
 class UnixHal:
@@ -34,6 +36,9 @@ class UnixHal:
         self.socks = []
         self.chans = []
         self.rx_n = []               # frames read per socket (counted per batch, not per frame)
+        self.hwf = []                # per socket: modelled controller filter (std, ext) or None
+        self.hw_rejected = []        # per socket: frames the modelled controller kept out
+        self.hw = {}                 # channel -> (std exact, ext exact), as a board HAL reports
         self.poll = select.poll()
         self.gnss = None
         self.led_state = None
@@ -64,7 +69,27 @@ class UnixHal:
         self.socks.append(s)
         self.chans.append(chan)
         self.rx_n.append(0)
+        self.hwf.append(self._hw_model(chan, ch_cfg.get("filters", ()), cap))
+        self.hw_rejected.append(0)
         self.poll.register(s, select.POLLIN)
+
+    def _hw_model(self, chan, filters, cap):
+        """Model a controller acceptance filter as a board HAL programs it (an FDCAN:
+        _HW_STD standard and _HW_EXT extended masks, each width exact when it fits, else
+        every id of that width; hal_stm32._set_exact), and tell the capture path which
+        widths need no software scan. Returns (std, ext) cube lists (None: all) or None."""
+        if not filters:
+            return None
+        std, ext = hw_plan(filters)
+        if std is not None and len(std) > _HW_STD:
+            std = None
+        if ext is not None and len(ext) > _HW_EXT:
+            ext = None
+        self.hw[chan] = (std is not None, ext is not None)
+        if std is None and ext is None:
+            return None
+        cap.hw(chan, std is not None, ext is not None)
+        return (std, ext)
 
     def can_poll(self, cap, budget=512):
         """Move up to budget received frames into the capture path; returns frames moved.
@@ -76,6 +101,7 @@ class UnixHal:
             s = obj
             chan = self.chans[i]
             n0 = n
+            hwf = self.hwf[i]
             while n < budget:
                 try:
                     fr = s.recv(72)
@@ -83,10 +109,21 @@ class UnixHal:
                     break
                 if not fr:
                     break
+                if hwf is not None and not self._hw_pass(hwf, fr):
+                    self.hw_rejected[i] += 1    # the controller would never deliver it
+                    continue
                 self._frame(cap, chan, fr)
                 n += 1
             self.rx_n[i] += n - n0
         return n
+
+    @staticmethod
+    def _hw_pass(hwf, fr):
+        b3 = fr[3]
+        cid = fr[0] | (fr[1] << 8) | (fr[2] << 16) | ((b3 & 0x1F) << 24)
+        if b3 & 0x20:                   # error frames: no acceptance filter
+            return True
+        return plan_match(hwf[1] if b3 & 0x80 else hwf[0], cid)
 
     def rx_counts(self):
         """[[channel, frames read since boot], ...] for `dunelog status` (frames/s per

@@ -38,35 +38,39 @@ class Logger:
         self.irq_on = irq_on
         self.last_flush = self.ticks()
         self.blocks_written = 0
+        self._irq = 0
         self.log_session(firmware, vehicle, config_hash, logger_id)
 
     # ---- main-loop producers (the CAN rx callback uses self.ring.push_can directly)
 
     def _reserve(self, typ, n, ticks):
+        # the rx interrupt's state is kept in self._irq, not returned with the offset: a
+        # tuple would be an allocation per GNSS fix (producers run under heap_lock in tests)
         s = self.irq_off()
         o = self.ring.reserve(typ, n, ticks)
         if o < 0:
             self.irq_on(s)
-            return -1, s
-        return o, s
+            return -1
+        self._irq = s
+        return o
 
-    def _commit(self, s):
+    def _commit(self):
         self.ring.commit()
-        self.irq_on(s)
+        self.irq_on(self._irq)
 
     def log_session(self, firmware, vehicle, config_hash, logger_id, ticks=None):
         fw = firmware.encode()[:64]
         vh = vehicle.encode()[:64]
         n = (16 + len(fw) + len(vh) + 3) & ~3
         t = self.ticks() if ticks is None else ticks
-        o, s = self._reserve(fmt.T_SESSION, n, t)
+        o = self._reserve(fmt.T_SESSION, n, t)
         if o < 0:
             return False
         b = self.ring.buf
         struct.pack_into("<BBBBIII", b, o, fmt.T_SESSION, n, len(fw), len(vh), t,
                          config_hash, logger_id)
         self._put(o + 16, fw + vh, o + n)
-        self._commit(s)
+        self._commit()
         return True
 
     def _put(self, p, data, end):
@@ -79,34 +83,34 @@ class Logger:
 
     def log_fix(self, ticks, fix_type, sats, lat, lon, alt_mm, utc_ms, utc_days,
                 speed_cms, course_cdeg, hdop_c):
-        o, s = self._reserve(fmt.T_GNSS, 32, ticks)
+        o = self._reserve(fmt.T_GNSS, 32, ticks)
         if o < 0:
             return False
         struct.pack_into("<BBBBIiiiIHHHH", self.ring.buf, o, fmt.T_GNSS, 32, fix_type, sats,
                          ticks, lat, lon, alt_mm, utc_ms, utc_days, speed_cms, course_cdeg,
                          hdop_c)
-        self._commit(s)
+        self._commit()
         return True
 
     def log_sync(self, ticks, source, flags, utc_days, utc_ms, utc_us=0):
-        o, s = self._reserve(fmt.T_SYNC, 16, ticks)
+        o = self._reserve(fmt.T_SYNC, 16, ticks)
         if o < 0:
             return False
         struct.pack_into("<BBBBIHHI", self.ring.buf, o, fmt.T_SYNC, 16, source, flags, ticks,
                          utc_days, utc_us, utc_ms)
-        self._commit(s)
+        self._commit()
         return True
 
     def log_event(self, ticks, kind, code=0, text=""):
         tx = text.encode()[:240] if isinstance(text, str) else bytes(text[:240])
         n = (12 + len(tx) + 3) & ~3
-        o, s = self._reserve(fmt.T_EVENT, n, ticks)
+        o = self._reserve(fmt.T_EVENT, n, ticks)
         if o < 0:
             return False
         struct.pack_into("<BBBBII", self.ring.buf, o, fmt.T_EVENT, n, kind, len(tx), ticks,
                          code)
         self._put(o + 12, tx, o + n)
-        self._commit(s)
+        self._commit()
         return True
 
     def log_status(self, ticks, supply_mv=0xFFFF, temp_dc=0x7FFF, free_kib=0xFFFFFFFF):
@@ -115,12 +119,12 @@ class Logger:
         w = self.seg.write_us_max // 1000
         self.seg.write_us_max = 0
         up = self.clock.extend(ticks) // 1000000
-        o, s = self._reserve(fmt.T_STATUS, 28, ticks)
+        o = self._reserve(fmt.T_STATUS, 28, ticks)
         if o < 0:
             return False
         struct.pack_into("<BBBBIIHHHhII", r.buf, o, fmt.T_STATUS, 28, 0, 0, ticks,
                          r.drops_total, hw, min(w, 0xFFFF), supply_mv, temp_dc, free_kib, up)
-        self._commit(s)
+        self._commit()
         return True
 
     # ---- consumer

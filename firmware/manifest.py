@@ -25,10 +25,11 @@ SWAP = "swap"
 STAMPED = "version"
 
 # board -> its MicroPython port's sys.platform values, its HAL module and the HAL class in
-# it, and the mpy-cross -march of its build (None: source)
+# it, the mpy-cross -march of its build (None: source), and the board's other modules
+# ("extra": esp32's MCP2515 driver for boards whose CAN controller is on SPI)
 BOARDS = {
     "esp32": {"platforms": ("esp32",), "hal": "hal_esp32", "cls": "Esp32Hal",
-              "march": "xtensawin"},
+              "march": "xtensawin", "extra": ("mcp2515",)},
     "stm32": {"platforms": ("pyboard", "stm32"), "hal": "hal_stm32", "cls": "Stm32Hal",
               "march": "armv7emsp"},
     "unix": {"platforms": ("linux", "darwin"), "hal": "hal_unix", "cls": "UnixHal",
@@ -37,8 +38,10 @@ BOARDS = {
 
 
 def modules(board):
-    """The modules `board` runs: COMMON and its own HAL (KeyError: no such board)."""
-    return COMMON + (BOARDS[board]["hal"],)
+    """The modules `board` runs: COMMON, its own HAL and its extra modules (KeyError: no
+    such board)."""
+    b = BOARDS[board]
+    return COMMON + (b["hal"],) + b.get("extra", ())
 
 
 def board_of(platform):

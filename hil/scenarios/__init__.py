@@ -13,7 +13,7 @@ from typing import Callable
 
 from hil.rig import Result, Rig
 
-MODULES = ("nominal", "bus", "gnss", "power", "config")
+MODULES = ("nominal", "bus", "gnss", "power", "config", "mcp2515")
 
 
 @dataclass(frozen=True)

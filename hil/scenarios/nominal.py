@@ -17,7 +17,7 @@ TOLERANCE_MS = bounds().latency_p99_ms
 
 
 def drive_and_check(rig: Rig, res: Result, *, seconds: float, load: float, gnss_hz: int = 10,
-                    profile: str = "recce", tolerance_ms: float = TOLERANCE_MS) -> None:
+                    profile: str = "recce", tolerance_ms: float | None = TOLERANCE_MS) -> None:
     """The shared body of drive scenarios: vehicle + GNSS simulators, exact checks."""
     sim = VehicleSim(str(DBC), profile=profile, bitrate=500_000, load_pct=load)
     plan = sim.plan(seconds)

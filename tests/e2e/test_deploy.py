@@ -224,8 +224,9 @@ def test_pull_over_usb_archives_the_card_once(ptyboard: PtyBoard, tmp_path: Path
     t0 = time.monotonic()
     r = cli("pull", "--port", ptyboard.port, "--archive", str(arch), "--json")
     print(f"pull incl. 3 MB: {time.monotonic() - t0:.1f} s")
-    assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
+    # 3: archived, but a card file is damaged (archived as is; here a boot cut mid-block)
+    assert r.returncode == (3 if any(f["torn"] for f in rep["files"]) else 0), r.stderr
     assert [p.read_bytes() == big for p in arch.rglob("B09000_S0000.dlg")] == [True]
     v = rep["vehicles"]["T1-231"]
     assert v["copied"] >= 1 and v["failed"] == 0
@@ -233,8 +234,8 @@ def test_pull_over_usb_archives_the_card_once(ptyboard: PtyBoard, tmp_path: Path
     assert len(files) == v["copied"]
     status(ptyboard.port)                                  # logging again after the pull
     r = cli("pull", "--port", ptyboard.port, "--archive", str(arch), "--json")
-    assert r.returncode == 0, r.stderr
     rep2 = json.loads(r.stdout)
+    assert r.returncode == (3 if any(f["torn"] for f in rep2["files"]) else 0), r.stderr
     # the earlier files are not copied again; only the boots since (closed by the pull)
     assert all(f["action"] == "copied" for f in rep2["files"])
     assert {Path(f["source"]).name for f in rep2["files"]}.isdisjoint(

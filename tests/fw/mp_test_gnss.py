@@ -358,14 +358,17 @@ def test_ubx_nav_pvt_capture():
     want = [
         (5, 0, 0, 0, 0, 0, NA32, NA16, NA16, NA16, NA16),
         (5, 2, 17, 239876543, 451234567, 612345, t0 + 200, d, 1235, 9012, 87),
-        (5, 3, 18, 239876600, 451234678, 612350, t0 + 399, d, 1235, 9012, 86),
+        (5, 3, 18, 239876600, 451234678, 612350, t0 + 400, d, 1235, 9012, 86),
         (5, 5, 19, 239876657, 451234789, 612355, t0 + 600, d, 1234, 35999, 85),
         (5, 4, 21, 239876714, 451234900, 612360, t0 + 800, d, 1235, 0, 84),
-        (5, 2, 21, 239876771, 451235011, 612365, t0 + 999, d, 1235, 9013, 83),
+        (5, 2, 21, 239876771, 451235011, 612365, t0 + 1000, d, 1235, 9013, 83),
         (5, 6, 0, 239876828, 451235122, 612370, t0 + 1200, d, 140, 9013, NA16),
         (5, 1, 4, 239876885, 451235233, 612375, t0 + 1400, d, 140, 9013, 250),
-        (5, 2, 12, 239876942, 451235344, 612380, 86399999, d, 0, 0, 90),
+        (5, 2, 12, 239876942, 451235344, 612380, 0, d + 1, 0, 0, 90),
     ]
+    # the fixes are named by their epochs (iTOW): nano -500 ns at .400, -1,500 ns at 13.000
+    # and -200,000 ns at 2026-01-11 00:00:00.000 do not make them .399, 12.999 and
+    # 2026-01-10 23:59:59.999; the syncs keep the UTC time itself, to the us
     eq(len(s.fixes), len(want), "fix count")
     for i in range(len(want)):
         eq(s.fixes[i], want[i], "pvt %d" % i)
@@ -373,7 +376,7 @@ def test_ubx_nav_pvt_capture():
     eq(s.syncs, [(5, 2, 0, d, t0 + 200, 0), (5, 2, 0, d, t0 + 1200, 0),
                  (5, 2, 0, d, 86399999, 800)], "syncs")
     counters_ok(s.p, ubx_good=17, ubx_bad_checksum=1, ubx_skipped=4, garbage_bytes=0,
-                good=0, malformed=0)
+                good=0, malformed=0, ubx_epoch_mismatch=0)
 
 
 def test_ubx_ticks_are_first_byte_of_message_and_split_anywhere():
@@ -518,10 +521,195 @@ def test_ubx_fields_edge_values():
     m2 = pvt(2000, 2031, 1, 1, 0, 0, 0, 0x07, 0, 3, 0x01, 9, 0, 910000000, 0, 0, 0)
     feed_all(s, [m, m2])
     d = days_from_civil(2030, 12, 31)
-    eq(s.fixes[0][1:], (2, 255, -899999999, -1799999999, -420000, 86399999, d, 0xFFFE, 18000,
+    # 23:59:59 + 999,999,999 ns at iTOW ...000: the epoch 2031-01-01 00:00:00.000
+    eq(s.fixes[0][1:], (2, 255, -899999999, -1799999999, -420000, 0, d + 1, 0xFFFE, 18000,
                         NA16), "edges")
     eq(s.syncs[0], (0, 2, 0, d, 86399999, 999), "sync us")
     eq(s.fixes[1][1:5], (0, 9, 0, 0), "latitude out of range -> no fix")
+
+
+# ---------------------------------------------------------------- UBX epoch names
+
+# the runs of ubx_epochs_5_25hz.ubx (make_captures.py, EPOCH_RUNS): rate, date and ms of
+# day of the first epoch, and the residual (UTC time - epoch, ns) of each epoch
+EPOCH_RUNS = [
+    (5, (2026, 1, 10), 31800600, [-87654, -100313, -100231, 212345, 4999999]),    # 08:50:00.6
+    (5, (2024, 2, 28), 86399600, [0, 1, -5000000, -1, 87654]),                     # leap day
+    (10, (2026, 3, 8), 52379700, [-100231, -100313, 3999999, -1, 212345, -4999999]),
+    (10, (2024, 2, 29), 86399800, [-100313, 4999999, -100231, 1]),
+    (20, (2026, 6, 1), 35999850, [212345, -212345, -3999999, 4999999, -100231, 0]),
+    (20, (2025, 12, 31), 86399900, [-1, -100313, -100231, 87654]),
+    (25, (2026, 6, 1), 36059920, [87654, -100313, 212345, -5000000, 1]),
+    (25, (2026, 6, 30), 86399880, [-4999999, 1, -100313, -3999999, 4999999, -100231]),
+]
+
+
+def epoch_run_expect():
+    """[(days, ms of day) of each epoch], [(days, ms, us) of its UTC time, floored to us]."""
+    ep = []
+    utc = []
+    for rate, ymd, first, res in EPOCH_RUNS:
+        d0 = days_from_civil(*ymd)
+        for i, r in enumerate(res):
+            t = d0 * 86400000 + first + i * 1000 // rate
+            ep.append((t // 86400000, t % 86400000))
+            u = t * 1000 + r // 1000
+            utc.append((u // 86400000000, u // 1000 % 86400000, u % 1000))
+    return ep, utc
+
+
+def first_in_each_second(utc):
+    """Indexes of the messages that give a sync: the first of each UTC second."""
+    out = []
+    last = None
+    for i, u in enumerate(utc):
+        if (u[0], u[1] // 1000) != last:
+            last = (u[0], u[1] // 1000)
+            out.append(i)
+    return out
+
+
+def test_ubx_epochs_5_to_25_hz_capture():
+    data = cap("ubx_epochs_5_25hz.ubx")
+    eq(len(data) % 100, 0, "NAV-PVT only")
+    n = len(data) // 100
+    s = Sink()
+    for i in range(n):                          # one read per message: ticks = its index
+        s.p.feed(data[i * 100:(i + 1) * 100], 100, i)
+    ep, utc = epoch_run_expect()
+    eq(len(ep), n, "epochs")
+    eq([(f[7], f[6]) for f in s.fixes], ep, "every fix is named by its epoch")
+    # by hand: issue 14's two, and each run's boundary
+    d = 20463                                   # 2026-01-10
+    eq(s.fixes[1][6:8], (31800800, d), "08:50:00.800, nano +799,899,687")
+    eq(s.fixes[2][6:8], (31801000, d), "08:50:01.000, nano -100,231")
+    eq(s.fixes[7][6:8], (0, 19782), "2024-02-29 00:00:00.000, nano -5,000,000")
+    eq(s.fixes[13][6:8], ((14 * 60 + 33) * 60000, days_from_civil(2026, 3, 8)), "nano -1")
+    eq(s.fixes[16 + 2][6:8], (0, days_from_civil(2024, 3, 1)), "10 Hz midnight")
+    eq(s.fixes[23][6:8], (36000000, days_from_civil(2026, 6, 1)), "20 Hz hour, nano > 0")
+    eq(s.fixes[26 + 2][6:8], (0, days_from_civil(2026, 1, 1)), "20 Hz new year")
+    eq(s.fixes[32][6:8], (36060000, days_from_civil(2026, 6, 1)), "25 Hz minute")
+    eq(s.fixes[35 + 3][6:8], (0, days_from_civil(2026, 7, 1)), "25 Hz midnight")
+    eq(s.fixes[35 + 2][6:8], (86399960, days_from_civil(2026, 6, 30)), "25 Hz .960")
+    # syncs keep the UTC time (to the us), one per UTC second: the first message in each
+    eq(s.syncs, [(i, 2, 0) + utc[i] for i in first_in_each_second(utc)], "syncs")
+    eq(s.syncs[0], (0, 2, 0, d, 31800599, 912), "08:50:00.600 - 87,654 ns")
+    counters_ok(s.p, ubx_good=n, ubx_epoch_mismatch=0, fixes=n)
+    for sizes in ([1], [3, 97, 11], lcg_sizes(4, 60, 1, 150)):
+        t = Sink()
+        feed_chunks(t, data, sizes)
+        eq([(f[7], f[6]) for f in t.fixes], ep, "reads %r" % sizes[:3])
+
+
+def test_ubx_epochs_reach_logged_records():
+    from logger import Logger
+    from clock import MASK
+    t = [1000]
+    log = Logger(TMP + "/gnss_ep", lambda: t[0] & MASK, block_shift=9)
+    p = GnssParser(log.log_fix, log.log_sync)
+    data = cap("ubx_epochs_5_25hz.ubx")
+    for i in range(0, len(data), 100):
+        t[0] += 40000
+        p.feed(data[i:i + 100], 100, t[0] & MASK)
+        log.service()
+    log.close()
+    eq(p.errors, 0, "callbacks: %r" % (p.last_error,))
+    fx, sy = logged_records(TMP + "/gnss_ep", log.boot)
+    ep, utc = epoch_run_expect()
+    eq([(r[9], r[8]) for r in fx], ep, "utc_days / utc_ms of the fix records")
+    eq(len(sy), p.syncs, "sync records")
+    eq([(r[5], r[7], r[6]) for r in sy], [utc[i] for i in first_in_each_second(utc)],
+       "sync records: the UTC time")
+
+
+def test_ubx_epoch_from_fields_not_rounded_like_u_blox():
+    # the same epochs whatever way the UTC time is split into hh:mm:ss + nano: u-blox
+    # rounds hh:mm:ss to 10 ms (nano -5 ms .. < 995 ms), others floor to the second
+    # (nano 0 .. < 1 s); nano may be anywhere in -1e9 .. 1e9
+    d = days_from_civil(2025, 12, 31)
+    cases = [
+        # iTOW ms, date, h, mi, s, nano -> days, utc_ms
+        (0, (2025, 12, 31), 23, 59, 59, 999899769, d + 1, 0),
+        (0, (2026, 1, 1), 0, 0, 0, -100231, d + 1, 0),
+        (0, (2026, 1, 1), 0, 0, 1, -1000000000 + 1000, d + 1, 0),
+        (0, (2025, 12, 31), 23, 59, 58, 1000000000, d, 86399000),
+        (800, (2025, 12, 31), 8, 50, 0, 799899687, d, 31800800),
+        (800, (2025, 12, 31), 8, 50, 1, -200100313, d, 31800800),
+        (960, (2025, 12, 31), 23, 59, 59, 960004999, d, 86399960),
+        (40, (2026, 1, 1), 0, 0, 0, 35000000, d + 1, 40),
+        (0, (2026, 3, 1), 0, 0, 0, -4999999, days_from_civil(2026, 3, 1), 0),
+        (0, (2024, 2, 29), 0, 0, 0, -3000000, days_from_civil(2024, 2, 29), 0),
+        # a leap second: 23:59:60.xxx is ms 86,400,000 .. 86,400,999 of its day
+        (0, (2016, 12, 31), 23, 59, 60, -100231, days_from_civil(2016, 12, 31), 86400000),
+        (500, (2016, 12, 31), 23, 59, 60, 499899769, days_from_civil(2016, 12, 31), 86400500),
+        (0, (2016, 12, 31), 23, 59, 60, 999899769, days_from_civil(2017, 1, 1), 0),
+    ]
+    s = Sink()
+    for c in cases:
+        y, mo, dd = c[1]
+        feed_all(s, [tpvt(345600000 + c[0], y, mo, dd, c[2], c[3], c[4], c[5])])
+    eq([(f[7], f[6]) for f in s.fixes], [c[-2:] for c in cases], "epochs")
+    counters_ok(s.p, ubx_epoch_mismatch=0, fixes=len(cases))
+
+
+def test_ubx_time_not_valid_or_not_matching_itow():
+    d = days_from_civil(2026, 5, 4)
+    t = (10 * 60 + 20) * 60000                      # 10:20:00
+    s = Sink()
+    feed_all(s, [
+        # 0: consistent, syncs
+        tpvt(200, 2026, 5, 4, 10, 20, 0, 199899687),
+        # 1: iTOW .600 but the UTC time .200: mismatch, named as NMEA would (10 ms), no sync
+        tpvt(1600, 2026, 5, 4, 10, 20, 1, 200000000),
+        # 2, 3: the ends of the window: -5 ms is the epoch, +5 ms is not (rounds to +10 ms)
+        tpvt(2000, 2026, 5, 4, 10, 20, 2, -5000000),
+        tpvt(3200, 2026, 5, 4, 10, 20, 3, 205000000),
+        # 4: mismatch across midnight: named 23:59:59.990 of the day before
+        tpvt(4500, 2026, 5, 5, 0, 0, 0, -10000000),
+        # 5: time not valid (validTime 0): utc_ms unknown, date kept, no sync
+        tpvt(5000, 2026, 5, 4, 10, 20, 5, 0, valid=0x05),
+        # 6: not fully resolved: the epoch is logged, no sync
+        tpvt(6000, 2026, 5, 4, 10, 20, 6, -100231, valid=0x03),
+        # 7: confirmation available, time not confirmed: epoch logged, no sync
+        tpvt(7000, 2026, 5, 4, 10, 20, 7, 100231, flags2=0x60),
+        # 8: confirmed date and time: sync
+        tpvt(8000, 2026, 5, 4, 10, 20, 8, -100231, flags2=0xE0),
+    ])
+    eq([(f[7], f[6]) for f in s.fixes],
+       [(d, t + 200), (d, t + 1200), (d, t + 2000), (d, t + 3210), (d, 86399990),
+        (d, NA32), (d, t + 6000), (d, t + 7000), (d, t + 8000)], "names")
+    eq([y[3:] for y in s.syncs], [(d, t + 199, 899), (d, t + 1995, 0), (d, t + 7999, 899)],
+       "syncs")
+    counters_ok(s.p, ubx_epoch_mismatch=3, fixes=9, syncs=3)
+
+
+def test_nmea_and_ubx_of_one_epoch_give_the_same_time():
+    # one receiver, both outputs on (ubx_wins=False logs both): NMEA prints the UTC time
+    # rounded to 10 ms, NAV-PVT gives iTOW + hh:mm:ss + nano. Same epoch, same name.
+    pairs = [
+        # NMEA time, date, NAV-PVT iTOW ms, y, mo, d, h, mi, s, nano
+        ("085000.80", "100126", 800, (2026, 1, 10), 8, 50, 0, 799899687),
+        ("085001.00", "100126", 0, (2026, 1, 10), 8, 50, 1, -100231),
+        ("085001.04", "100126", 40, (2026, 1, 10), 8, 50, 1, 39995000),
+        ("235959.95", "311225", 950, (2025, 12, 31), 23, 59, 59, 949899687),
+        ("000000.00", "010126", 0, (2026, 1, 1), 0, 0, 0, -4999999),
+        ("000000.00", "010126", 0, (2025, 12, 31), 23, 59, 59, 999899769),   # floored style
+        ("000000.10", "010126", 100, (2026, 1, 1), 0, 0, 0, 104999999),
+    ]
+    for i, (nt, nd, itow, (y, mo, dd), h, mi, sec, nano) in enumerate(pairs):
+        sent = [rmc("%s,A,4000.000,N,00300.000,W,1.0,90.0,%s,,,A" % (nt, nd)),
+                gga("%s,4000.000,N,00300.000,W,1,10,0.8,500.0,M,0.0,M,," % nt),
+                tpvt(86400000 * 3 + itow, y, mo, dd, h, mi, sec, nano), gll()]
+        both = Sink(ubx_wins=False)
+        feed_all(both, sent)
+        eq(len(both.fixes), 2, "NMEA fix + UBX fix %d" % i)
+        eq(both.fixes[0][6:8], both.fixes[1][6:8], "same epoch %s" % nt)
+        nm = Sink()
+        feed_all(nm, sent[:2] + sent[3:])
+        ub = Sink()
+        feed_all(ub, sent[2:3])
+        eq(ub.fixes[0][6:8], nm.fixes[0][6:8], "UBX alone = NMEA alone %s" % nt)
+        counters_ok(both.p, ubx_epoch_mismatch=0)
 
 
 # ---------------------------------------------------------------- robustness, allocation
@@ -583,6 +771,49 @@ def test_per_byte_path_does_not_allocate():
     counters_ok(p, ubx_skipped=20, overlong=20, ubx_bad_checksum=20)
 
 
+def test_good_ubx_messages_do_not_allocate():
+    # whole NAV-DOP and NAV-PVT messages, decoded, named by their epochs, carried over
+    # midnight, passed to on_fix / on_sync, under heap_lock: nothing is allocated (on a
+    # board: a longitude beyond +-107.37 deg would be a big int, see gnss_ubx.py)
+    import array
+
+    class Rec:                                    # bound methods, as Logger's (a closure
+        got = array.array("i", bytes(4 * 300))    # with 11 arguments would allocate)
+        n = array.array("i", bytes(8))
+
+        def fix(self, tk, ft, sats, lat, lon, alt, ms, days, sp, co, hd):
+            i = self.n[0]
+            self.got[3 * i] = ms
+            self.got[3 * i + 1] = days
+            self.got[3 * i + 2] = hd
+            self.n[0] = i + 1
+
+        def sync(self, tk, src, flags, days, ms, us):
+            self.n[1] += 1
+
+    r = Rec()
+    got = r.got
+    n = r.n
+    p = GnssParser(r.fix, r.sync)
+    dop = ubx_msg(0x01, 0x04, struct.pack("<IHHHHHHH", 86400600, 1, 2, 3, 4, 77, 5, 6))
+    data = bytearray(cap("ubx_epochs_5_25hz.ubx") + dop +
+                     tpvt(86400600, 2026, 5, 5, 0, 0, 0, -10000000))    # iTOW mismatch
+    micropython.heap_lock()
+    try:
+        p.feed(data, len(data), 7)
+        p.feed(data, len(data), 8)
+    finally:
+        micropython.heap_unlock()
+    ep, utc = epoch_run_expect()
+    k = len(ep)
+    eq(n[0], 2 * (k + 1), "fixes")
+    eq([(got[3 * i + 1], got[3 * i]) for i in range(k)], ep, "epochs")
+    d = days_from_civil(2026, 5, 4)
+    eq(tuple(got[3 * k:3 * k + 3]), (86399990, d, 77), "mismatch: NMEA's name; DOP used")
+    eq(n[1], 2 * len(first_in_each_second(utc)), "syncs")
+    counters_ok(p, ubx_good=2 * (k + 2), ubx_epoch_mismatch=2, errors=0)
+
+
 def test_allocation_per_sentence_is_small():
     import gc
     data = cap("ublox_m8_gn.nmea")
@@ -605,8 +836,28 @@ def test_allocation_per_sentence_is_small():
     eq(fixes, [], "sink untouched")
 
 
-def test_feeds_logger_records():
+def logged_records(root, boot):
+    """Fix (0x10) and sync (0x11) records of one boot, read back from the segment files."""
     import os
+    recs = []
+    for fn in sorted(os.listdir(root)):
+        if not (fn.endswith(".dlg") and fn.startswith("B%05d_" % boot)):
+            continue
+        blob = open(root + "/" + fn, "rb").read()
+        for o in range(512, len(blob), 512):
+            used = struct.unpack_from("<H", blob, o + 8)[0]
+            q = o + 32
+            while q < o + 32 + used:
+                typ, ln = blob[q], blob[q + 1]
+                if typ in (0x10, 0x11):
+                    recs.append(bytes(blob[q:q + ln]))
+                q += ln
+    fx = [struct.unpack_from("<BBBBIiiiIHHHH", r) for r in recs if r[0] == 0x10]
+    sy = [struct.unpack_from("<BBBBIHHI", r) for r in recs if r[0] == 0x11]
+    return fx, sy
+
+
+def test_feeds_logger_records():
     from logger import Logger
     from clock import MASK
     t = [1000]
@@ -621,21 +872,7 @@ def test_feeds_logger_records():
             log.service()
     log.close()
     eq(p.errors, 0, "callbacks: %r" % (p.last_error,))
-    recs = []
-    for fn in sorted(os.listdir(TMP + "/gnss")):
-        if not (fn.endswith(".dlg") and fn.startswith("B%05d_" % log.boot)):
-            continue
-        blob = open(TMP + "/gnss/" + fn, "rb").read()
-        for o in range(512, len(blob), 512):
-            used = struct.unpack_from("<H", blob, o + 8)[0]
-            q = o + 32
-            while q < o + 32 + used:
-                typ, ln = blob[q], blob[q + 1]
-                if typ in (0x10, 0x11):
-                    recs.append(bytes(blob[q:q + ln]))
-                q += ln
-    fx = [struct.unpack_from("<BBBBIiiiIHHHH", r) for r in recs if r[0] == 0x10]
-    sy = [struct.unpack_from("<BBBBIHHI", r) for r in recs if r[0] == 0x11]
+    fx, sy = logged_records(TMP + "/gnss", log.boot)
     eq(len(fx), 4 + 9, "fix records")
     eq(fx[0][2:4] + fx[0][5:], (2, 7, -247353900, 152927967, 412700, 36299000, 20375, 633, 24577,
                                 118), "first fix record")
@@ -695,8 +932,14 @@ def ubx_msg(cls, mid, payload):
 
 
 def pvt(itow, y, mo, d, h, mi, s, valid, nano, fix, flags, nsv, lon, lat, hmsl, gspeed,
-        headmot):
+        headmot, flags2=0):
     return ubx_msg(0x01, 0x07, struct.pack(
         "<IHBBBBBBIiBBBBiiiiIIiiiiiIIHH4xihH", itow, y, mo, d, h, mi, s, valid, 25, nano,
-        fix, flags, 0, nsv, lon, lat, hmsl, hmsl, 0, 0, 0, 0, 0, gspeed, headmot, 0, 0, 0,
-        0, 0, 0, 0))
+        fix, flags, flags2, nsv, lon, lat, hmsl, hmsl, 0, 0, 0, 0, 0, gspeed, headmot, 0, 0,
+        0, 0, 0, 0, 0))
+
+
+def tpvt(itow, y, mo, d, h, mi, s, nano, valid=0x07, flags2=0):
+    """A 3D NAV-PVT that only its time tells apart."""
+    return pvt(itow, y, mo, d, h, mi, s, valid, nano, 3, 0x01, 10, 100000000, 200000000,
+               5000, 100, 0, flags2)

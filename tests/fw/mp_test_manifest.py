@@ -1,5 +1,6 @@
-# firmware/manifest.py: every firmware module is listed once (COMMON or one board's HAL),
-# every listed module exists, and sys.platform picks each board's HAL (app.board_hal).
+# firmware/manifest.py: every firmware module is listed once (COMMON, one board's HAL or
+# one board's extra modules), every listed module exists, and sys.platform picks each
+# board's HAL (app.board_hal).
 import os
 import sys
 import manifest
@@ -11,7 +12,8 @@ FW = [p for p in sys.path if p.rstrip("/").endswith("firmware")][0]
 def test_every_firmware_module_is_listed_once():
     files = sorted(n[:-3] for n in os.listdir(FW) if n.endswith(".py"))
     hals = [b["hal"] for b in manifest.BOARDS.values()]
-    listed = list(manifest.COMMON) + hals
+    extra = [m for b in manifest.BOARDS.values() for m in b.get("extra", ())]
+    listed = list(manifest.COMMON) + hals + extra
     assert sorted(listed) == files, (sorted(listed), files)
     assert len(set(listed)) == len(listed)
     for m in manifest.SOURCE + (manifest.SWAP, manifest.STAMPED):

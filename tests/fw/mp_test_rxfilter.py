@@ -1,7 +1,7 @@
 # CAN acceptance filters and prescalers (firmware/rxfilter.py), built from validated
 # config entries (config.validate, config.frame_filters); accept() allocation-free.
 import micropython
-from config import validate, frame_filters
+from config import frame_filters, validate
 from rxfilter import FrameFilter
 
 TMP = "/tmp"                                   # set by the runner
@@ -89,7 +89,7 @@ def test_prescaler_with_jitter_keeps_the_first_frame_after_the_interval():
 def test_prescaler_only_sees_frames_the_filters_accept():
     f = ff([{"action": "reject", "id": 0x100}], [{"id": 0x100, "min_interval_ms": 10}])
     assert not f.accept(0x100, False, 0)
-    assert f.pl[0] == -1 and f.n_thin == 0 and f.n_reject == 1
+    assert f.last(0x100) == -1 and f.n_thin == 0 and f.n_reject == 1
 
 
 def test_prescaler_across_the_ticks_wrap():
@@ -108,12 +108,12 @@ def test_refresh_forgets_stale_times():
     assert f.accept(1, False, 1000)
     # silent for exactly one ticks period: the raw tick looks 0 us later
     assert not f.accept(1, False, 1000)              # without refresh: one frame lost
-    f.pl[0] = 1000
+    f.set_last(1, False, 1000)
     f.refresh(1000 + (1 << 29))                      # main loop, half a period later
-    assert f.pl[0] == -1
+    assert f.last(1) == -1
     assert f.accept(1, False, 1000)                  # kept
     f.refresh(1000 + 50000)                          # still within the interval: kept
-    assert f.pl[0] == 1000
+    assert f.last(1) == 1000
 
 
 def test_frame_filters_are_indexed_by_channel_number():

@@ -119,7 +119,7 @@ def _mypy(module: Path, stubs: Path, cache: Path) -> subprocess.CompletedProcess
 
 
 CHECKS = [("hal_stm32", "stm32"), ("hal_esp32", "esp32"), ("hal_esp32", "esp32+machine.CAN"),
-          ("hal_common", "stm32"), ("hal_common", "esp32")]
+          ("hal_common", "stm32"), ("hal_common", "esp32"), ("mcp2515", "esp32")]
 
 
 @pytest.mark.parametrize("module,stubs", CHECKS, ids=[f"{m}-{s}" for m, s in CHECKS])

@@ -5,15 +5,18 @@ hidden deprecated spellings, the examples at the end of ``--help``, opening a du
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from ..card.dump import Dump, DumpGroup
 from ..tech.board import BoardError, board_ports, find_port
 
-__all__ = ["EXIT_OK", "EXIT_UNUSABLE", "UnusableInput", "open_for_cli", "error", "say",
+__all__ = ["EXIT_OK", "EXIT_UNUSABLE", "EXIT_PROBLEMS", "UnusableInput", "require",
+           "require_for", "readable", "load_databases", "check_output", "output_file", "output_dir",
+           "open_for_cli", "error", "say",
            "want_progress", "ByteProgress", "progress_bar", "add_input", "add_port",
            "add_progress", "add_deprecated", "deprecated", "add_command", "resolve_port",
            "INPUT_HELP", "LOG_INPUT_HELP", "add_selection", "select_for_cli",
@@ -23,6 +26,8 @@ __all__ = ["EXIT_OK", "EXIT_UNUSABLE", "UnusableInput", "open_for_cli", "error",
 EXIT_OK = 0
 #: the input (or an option) cannot be used at all
 EXIT_UNUSABLE = 2
+#: the input was read, with integrity problems (``info``, ``ingest``): see its report
+EXIT_PROBLEMS = 3
 
 #: help of the positional INPUT, the same in every command that reads a dump
 INPUT_HELP = "dunelog dump: a segment file (.dlg), a directory of them or an SD-dump tree"
@@ -257,8 +262,130 @@ def open_for_cli(path: str, *, logger_id: int | None = None,
     except OSError as e:
         raise UnusableInput(f"cannot read {path}: {e}") from None
     if not dump.segments:
+        if logger_id is not None:
+            every = Dump(path)
+            if every.segments:
+                ids = ", ".join(str(i) for i in every.loggers) or "none readable"
+                raise UnusableInput(f"no segment file of logger {logger_id} in {path} "
+                                    f"({len(every.segments)} segment file(s) of logger(s) "
+                                    f"{ids})")
         raise UnusableInput(f"no dunelog segment files (*.dlg) found in {path}")
+    if all(s.header is None and s.first_seq is None for s in dump.segments):
+        # an empty file, a text file named .dlg: nothing to read, not an empty result
+        raise UnusableInput(f"no readable dunelog data in {path} ({len(dump.segments)} "
+                            "file(s), no valid segment header or block)")
     return dump
+
+
+def readable(dump: Dump) -> bool:
+    """Whether a pass over ``dump`` found anything of a dunelog dump (a valid segment
+    header or block): an empty or a text file named ``.dlg`` is not one."""
+    return any(s.header is not None or s.n_blocks for s in dump.segments)
+
+
+# ---------------------------------------------------------------------------- outputs
+def require(module: str, what: str, extra: str, package: str | None = None) -> Any:
+    """Import ``module`` for ``what`` (e.g. "decode -o x.csv") or raise
+    :class:`UnusableInput` with the pip command that installs it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UnusableInput(f"{what} needs {package or module}: pip install "
+                            f"'dunelog[{extra}]' (or: pip install {package or module})"
+                            ) from None
+
+
+#: output suffix -> (module, extra, package) the output needs
+SUFFIX_NEEDS = {".mf4": ("asammdf", "mf4", "asammdf"), ".parquet": ("pyarrow", "parquet",
+                                                                   "pyarrow"),
+                ".pq": ("pyarrow", "parquet", "pyarrow"), ".csv": ("pyarrow", "parquet",
+                                                                   "pyarrow"),
+                ".gpx": ("gpxpy", "gpx", "gpxpy"), ".png": ("matplotlib", "report",
+                                                            "matplotlib"),
+                ".svg": ("matplotlib", "report", "matplotlib"),
+                ".pdf": ("matplotlib", "report", "matplotlib")}
+
+
+def require_for(command: str, out: str) -> None:
+    """:func:`require` what the output ``out`` of ``command`` needs, by its suffix."""
+    suffix = os.path.splitext(out)[1].lower()
+    need = SUFFIX_NEEDS.get(suffix)
+    if need is not None:
+        require(need[0], f"{command} -o {os.path.basename(out)}", need[1], need[2])
+
+
+def load_databases(dbcs: list[tuple[str, int | None]]) -> list[tuple[Any, int | None]]:
+    """The compiled databases of ``--dbc FILE [--channel N]`` pairs; :class:`UnusableInput`
+    naming the file that is missing or does not parse."""
+    from ..decode.compiled import load_compiled
+    out = []
+    for path, ch in dbcs:
+        if not os.path.isfile(path):
+            raise UnusableInput(f"no such database file: {path}")
+        try:
+            out.append((load_compiled(path), ch))
+        except Exception as e:  # noqa: BLE001 - cantools raises anything on a bad file
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UnusableInput(f"cannot load database {path}: {first}") from None
+    return out
+
+
+def check_output(path: str) -> None:
+    """:class:`UnusableInput` unless ``path``'s directory exists (a typo in it must not
+    create directories) and ``path`` is not a directory."""
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise UnusableInput(f"{path}: no such directory {d}" if not os.path.exists(d)
+                            else f"{path}: {d} is not a directory")
+    if os.path.isdir(path):
+        raise UnusableInput(f"{path} is a directory, not a file")
+
+
+@contextlib.contextmanager
+def output_file(path: str) -> Iterator[str]:
+    """Write an output whole or not at all: yields a temporary name beside ``path`` (same
+    suffix, so formats chosen by suffix still work), renamed to ``path`` when the block
+    ends normally, removed otherwise; an existing ``path`` is never removed or truncated
+    by a failed run."""
+    check_output(path)
+    d, name = os.path.split(os.path.abspath(path))
+    stem, suffix = os.path.splitext(name)
+    tmp = os.path.join(d, f".{stem}.tmp-{os.getpid()}{suffix}")
+    try:
+        yield tmp
+        if os.path.exists(tmp):
+            os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def output_dir(path: str) -> Iterator[str]:
+    """:func:`output_file` for an output that is a directory of files (``decode -o
+    x.parquet``, wide): written into a temporary directory, whose files then replace those
+    of the same names in ``path`` (created; other files in it are left alone)."""
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise UnusableInput(f"{path}: no such directory {d}")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UnusableInput(f"{path} exists and is not a directory")
+    import shutil
+    import tempfile
+    # the same suffix: the writers choose their format by it
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=d,
+                           suffix=os.path.splitext(path)[1])
+    try:
+        yield tmp
+        os.makedirs(path, exist_ok=True)
+        for name in sorted(os.listdir(tmp)):
+            os.replace(os.path.join(tmp, name), os.path.join(path, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- loggers

@@ -23,9 +23,11 @@ from ._common import (
     add_selection,
     has_placeholders,
     open_for_cli,
+    output_file,
     outputs_per_group,
     progress_bar,
     refuse_merge,
+    require_for,
     select_for_cli,
 )
 from ._gnss import add_gnss_options, gnss_for
@@ -69,10 +71,11 @@ def _convert(args: argparse.Namespace, src: str, source: Any, out: str,
     """Write the frames of ``source`` (a path or a :class:`~dunelog.Dump`) to ``out``."""
     from ..io import write_frames  # python-can (and asammdf): only when converting
     gnss = gnss_for(args, out)
+    require_for("convert", out)
     try:
-        with progress_bar(args, "converting") if progress \
-                else contextlib.nullcontext() as bar:
-            res = write_frames(out, source, progress=bar, gnss=gnss)
+        with output_file(out) as tmp, (progress_bar(args, "converting") if progress
+                                       else contextlib.nullcontext()) as bar:
+            res = write_frames(tmp, source, progress=bar, gnss=gnss)
     except SourceError as e:
         raise UnusableInput(str(e)) from None
     except OSError as e:

@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from ..card.dump import Dump
-from ..decode import Decoder, decode_dump, load_compiled, parse_time, with_timebase
+from ..decode import Decoder, decode_dump, parse_time, with_timebase
 from ..decode.decoder import selection
 from ..io.gnss_can import gnss_database
 from ..io.replay import parse_ids
@@ -31,10 +31,15 @@ from ._common import (
     add_progress,
     add_selection,
     deprecated,
+    load_databases,
     loggers_found,
     open_for_cli,
+    output_dir,
+    output_file,
     progress_bar,
+    readable,
     refuse_merge,
+    require_for,
     select_for_cli,
     tasks_bar,
 )
@@ -142,15 +147,7 @@ def _selection(args: argparse.Namespace, dbs: list) -> list[int | str] | None:
 
 
 def _load_databases(args: argparse.Namespace) -> list:
-    dbs = []
-    for path, ch in args.dbcs:
-        if not os.path.exists(path):
-            raise UnusableInput(f"no such database file: {path}")
-        try:
-            dbs.append((load_compiled(path), ch))
-        except Exception as e:  # noqa: BLE001 - cantools raises anything on a bad file
-            raise UnusableInput(f"cannot load database {path}: {e}") from None
-    return dbs
+    return load_databases([(p, ch) for p, ch in args.dbcs])
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
@@ -226,7 +223,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
             if args.logger is None and args.vehicle is None:
                 refuse_merge(raw, args.input, "out/{vehicle}" + suffix,
                              command=f"dunelog convert {args.input} ")
-            n = write_frames(out, raw, gnss=gnss_for(args, out)).frames
+            require_for("decode", out)
+            with output_file(out) as tmp:
+                n = write_frames(tmp, raw, gnss=gnss_for(args, out)).frames
         sys.stderr.write(f"wrote {n} raw CAN frame(s) to {out} "
                          f"(no signal decoding for {suffix}; the DBC is not used)\n")
         return EXIT_OK
@@ -236,6 +235,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if suffix == ".mf4" and args.layout == "long":
         raise UnusableInput(f"{out}: --layout long is not available for .mf4 "
                             "(one channel per signal)")
+    require_for("decode", out)
     dbs = _load_databases(args)
     gnss = gnss_for(args, out)
     if gnss is not None:       # first: on its channel it wins over DBCs of every channel
@@ -249,10 +249,18 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise UnusableInput("no message of the database(s) matches --ids/--messages/--signal")
     foreign = os.path.isfile(args.input) and not args.input.lower().endswith(".dlg")
     dump: Dump | None = None
+    layout = args.layout or ("long" if suffix == ".csv" else "wide")
+    # written whole or not at all: a failed run leaves an existing OUT as it was
+    target = output_dir if layout == "wide" and suffix != ".mf4" else output_file
     if foreign:
+        if not os.path.exists(args.input):
+            raise UnusableInput(f"no such file or directory: {args.input}")
         try:
-            res = decode_dump(None, decoder, out, layout=args.layout, start=start, end=end,
-                              chunks=with_timebase(iter_frame_chunks(args.input)))
+            with target(out) as tmp:
+                res = decode_dump(None, decoder, tmp, layout=layout, start=start, end=end,
+                                  chunks=with_timebase(iter_frame_chunks(args.input)))
+        except UnusableInput:
+            raise
         except Exception as e:  # noqa: BLE001 - the reader's own errors name the file
             raise UnusableInput(f"cannot read {args.input}: {e}") from None
     else:
@@ -266,8 +274,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
                     f"{args.input} holds {len(dump.loggers)} loggers: {loggers_found(dump)}; "
                     f"an MF4 of decoded signals holds one vehicle: choose one with --logger "
                     f"ID or --vehicle NAME (Parquet/CSV keep logger_id and vehicle columns)")
-            res = decode_dump(dump, decoder, out, layout=args.layout, start=start, end=end,
-                              progress=bar, gnss=gnss)
+            with target(out) as tmp:
+                res = decode_dump(dump, decoder, tmp, layout=layout, start=start, end=end,
+                                  progress=bar, gnss=gnss)
+                if not readable(dump):
+                    raise UnusableInput(f"no readable dunelog data in {args.input} "
+                                        f"({len(dump.segments)} file(s), no valid header "
+                                        "or block)")
     rep = res["report"]
     sys.stderr.write(f"decoded {rep.decoded} of {rep.frames} frame(s) into {res['rows']} "
                      f"row(s), {len(res['files'])} file(s) ({res['layout']}, "

@@ -10,6 +10,7 @@ from typing import Any
 from ..card.info import dump_info, format_info
 from ._common import (
     EXIT_OK,
+    EXIT_PROBLEMS,
     UnusableInput,
     add_command,
     add_input,
@@ -38,7 +39,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_info(info))
-    return EXIT_OK
+    # read, but not whole: scripts and CI see it in the status (the report says what)
+    return EXIT_PROBLEMS if info["problems"] else EXIT_OK
 
 
 def register(sub: Any) -> None:

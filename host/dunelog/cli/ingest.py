@@ -19,6 +19,7 @@ from ..tech.board import BoardError
 from ..tech.ingest import IngestError, IngestReport, format_report, ingest
 from ..tech.pull import pull
 from ._common import (
+    EXIT_PROBLEMS,
     ByteProgress,
     add_command,
     add_input,
@@ -96,7 +97,10 @@ def _finish(rep: IngestReport, as_json: bool) -> int:
                           "files": [dict(vars(f), torn=f.torn) for f in rep.files]}, indent=2))
     else:
         sys.stdout.write(format_report(rep))
-    return 0 if rep.ok else 1
+    if not rep.ok:
+        return 1                               # a file could not be archived
+    # archived, but a card file is damaged (archived as it is): say so in the status
+    return EXIT_PROBLEMS if any(f.problems for f in rep.files) else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

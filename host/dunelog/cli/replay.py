@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..io import SourceError, is_dunelog_input
 from ..io.replay import LiveBusRefused, bus_guard, parse_channel_map, parse_ids, parse_remap, replay
-from ._common import EXIT_OK, UnusableInput, add_command, add_input
+from ._common import EXIT_OK, UnusableInput, add_command, add_input, open_for_cli
 
 if TYPE_CHECKING:       # python-can (which loads asammdf) only when replaying
     import can
@@ -64,17 +64,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UnusableInput(f"--speed must be > 0, not {args.speed}")
     if args.loop < 0:
         raise UnusableInput("--loop must be >= 0 (0 = forever)")
+    opt = "--ids"
     try:
         ids = parse_ids(",".join(args.ids)) if args.ids else None
+        opt = "--exclude-ids"
         exclude = parse_ids(",".join(args.exclude_ids)) if args.exclude_ids else None
+        opt = "--remap"
         remap = parse_remap(args.remap or [])
+        opt = "--map-channel"
         chmap = parse_channel_map(args.map_channel or [])
     except ValueError as e:
-        raise UnusableInput(str(e)) from None
+        raise UnusableInput(f"{opt}: {e}") from None
 
     # which buses, and the guard - before reading the input or opening anything
     targets = list(dict.fromkeys(chmap.values())) if chmap else [args.channel]
     cfgs = {t: _bus_config(args, t, False) for t in targets}
+    guards = []
     for t, cfg in cfgs.items():
         if not cfg.get("interface"):
             raise UnusableInput("no python-can interface: give --interface (e.g. socketcan, "
@@ -86,13 +91,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
             why = bus_guard(cfg["interface"], cfg["channel"], args.live_bus)
         except LiveBusRefused as e:
             raise UnusableInput(str(e)) from None
-        if not args.quiet:
-            sys.stderr.write(f"bus {cfg['interface']}:{cfg['channel']}: {why}\n")
+        guards.append(f"bus {cfg['interface']}:{cfg['channel']}: {why}")
 
+    if is_dunelog_input(src):
+        open_for_cli(src)                # an empty or unreadable dump: one line, no bus
     try:
         fd = args.fd if args.fd is not None else input_has_fd(src)
     except SourceError as e:
         raise UnusableInput(str(e)) from None
+    if not args.quiet:
+        for line in guards:
+            sys.stderr.write(line + "\n")
     buses: dict[str, can.BusABC] = {}
     try:
         for t in targets:

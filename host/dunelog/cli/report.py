@@ -20,7 +20,12 @@ from ._common import (
     add_input,
     add_progress,
     add_selection,
+    check_output,
+    has_placeholders,
+    load_databases,
+    output_file,
     progress_bar,
+    require_for,
     run_per_output,
 )
 
@@ -64,9 +69,9 @@ def _signals(values: list[str] | None) -> list[str] | None:
 
 
 def _check_dbc(paths: list[str]) -> None:
-    for p in paths:
-        if not os.path.isfile(p):
-            raise UnusableInput(f"no such database: {p}")
+    """One line naming a database that is missing or does not parse (compiled once here;
+    the report's decoder reads the compiled form)."""
+    load_databases([(p, None) for p in paths])
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -98,6 +103,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.gap <= 0:
         raise UnusableInput(f"--gap must be > 0 (got {args.gap})")
     _check_dbc(args.dbc or [])
+    if not has_placeholders(args.output):
+        check_output(args.output)            # before reading the dump, not after
     return run_per_output(args, _report, "out/{vehicle}_{date}.html")
 
 
@@ -115,7 +122,7 @@ def _report(args: argparse.Namespace, dump: Dump, output: str) -> int:
     command = _command(args)
     text = render_html(data, command=command)
     try:
-        with open(output, "w", encoding="utf-8") as f:
+        with output_file(output) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
         raise UnusableInput(f"cannot write {output}: {e}") from None
@@ -142,12 +149,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Plot the chosen signals of ``args.input`` to a PNG / SVG / PDF file."""
     if os.path.splitext(args.output)[1].lower() not in PLOT_FORMATS:
         raise UnusableInput(f"plot output must end in {', '.join(PLOT_FORMATS)}: {args.output}")
+    require_for("plot", args.output)
     _check_dbc(args.dbc)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UnusableInput("dunelog plot needs matplotlib: pip install 'dunelog[report]'") \
-            from None
+    if not has_placeholders(args.output):
+        check_output(args.output)
     return run_per_output(args, _plot, "out/{vehicle}_{date}" + os.path.splitext(args.output)[1])
 
 
@@ -157,8 +162,9 @@ def _plot(args: argparse.Namespace, dump: Dump, output: str) -> int:
     with progress_bar(args, "reading") as bar:
         dump.progress = bar
         try:
-            data = write_plot(output, dump, dbc=args.dbc, signals=names,
-                              points=args.points)
+            with output_file(output) as tmp:
+                data = write_plot(tmp, dump, dbc=args.dbc, signals=names,
+                                  points=args.points)
         except ValueError as e:
             raise UnusableInput(f"{args.input}: {e}") from None
         except OSError as e:

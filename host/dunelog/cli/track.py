@@ -17,7 +17,11 @@ from ._common import (
     add_input,
     add_progress,
     add_selection,
+    check_output,
+    has_placeholders,
+    output_file,
     progress_bar,
+    require_for,
     run_per_output,
 )
 
@@ -32,6 +36,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         raise UnusableInput(str(e)) from None
     if args.gap <= 0:
         raise UnusableInput(f"--gap must be > 0 (got {args.gap})")
+    require_for("track", args.output)
+    if not has_placeholders(args.output):
+        check_output(args.output)
     return run_per_output(args, _track,
                           "out/{vehicle}_{date}" + os.path.splitext(args.output)[1])
 
@@ -48,7 +55,8 @@ def _track(args: argparse.Namespace, dump: Dump, output: str) -> int:
         sys.stderr.write(f"dunelog: warning: no valid GNSS fix in {args.input}; "
                          f"writing an empty track\n")
     try:
-        write_track(output, track)
+        with output_file(output) as tmp:
+            write_track(tmp, track)
     except OSError as e:
         raise UnusableInput(f"cannot write {output}: {e}") from None
     for ev in track.unplaced:

@@ -83,7 +83,11 @@ def bus_guard(interface: str | None, channel: Any, live_bus: bool = False,
 
 # --------------------------------------------------------------------------- parsing
 def _int(s: str) -> int:
-    return int(s.strip(), 0)
+    try:
+        return int(s.strip(), 0)
+    except ValueError:
+        raise ValueError(f"{s.strip()!r} is not a CAN id (decimal, or hex as 0x1A0)") \
+            from None
 
 
 def parse_ids(text: str) -> list[range]:

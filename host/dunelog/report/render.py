@@ -90,8 +90,9 @@ def route_svg(data: ReportData, width: int = 900, height: int = 600) -> tuple[st
     vmax = max(vmax, 1.0)
     stats["vmax_kmh"] = round(vmax, 1)
     ncls = len(SPEED_COLOURS)
-    cls = np.where(np.isfinite(spd), np.clip((spd / vmax * ncls).astype(np.int64), 0, ncls - 1),
-                   0)
+    # unknown speeds (NaN) get class 0; cast only finite values (NaN -> int warns)
+    cls = np.clip(np.nan_to_num(spd / vmax * ncls, nan=0.0, posinf=ncls - 1, neginf=0.0)
+                  .astype(np.int64), 0, ncls - 1)
     step = max(1, math.ceil(n / MAP_POINTS))
     stroke = max(vw, vh) / 400
     paths: dict[int, list[str]] = {c: [] for c in range(ncls)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -225,10 +226,12 @@ PVT = [
     (459913000, 2026, 1, 10, 7, 45, 13, 0x07, -1500, 4, 0x01, 21, 451235011, 239876771, 612365, 12351, 9012500),
     (459913200, 2026, 1, 10, 7, 45, 13, 0x07, 200000000, 1, 0x00, 0, 451235122, 239876828, 612370, 1400, 9012500),
     (459913400, 2026, 1, 10, 7, 45, 13, 0x03, 400000000, 2, 0x01, 4, 451235233, 239876885, 612375, 1399, 9012600),
-    (459913600, 2026, 1, 11, 0, 0, 0, 0x07, -200000, 3, 0x01, 12, 451235344, 239876942, 612380, 0, 0),
+    # the receiver jumps to 2026-01-11 00:00:00.000 UTC (Sunday 00:00:18 GPS: iTOW 18000),
+    # 0.2 ms early: hh:mm:ss rounded up into the new day, nano negative
+    (18000, 2026, 1, 11, 0, 0, 0, 0x07, -200000, 3, 0x01, 12, 451235344, 239876942, 612380, 0, 0),
 ]
 DOP_FOR = {459912200: 87, 459912400: 86, 459912600: 85, 459912800: 84, 459913000: 83,
-           459913400: 250, 459913600: 90}
+           459913400: 250, 18000: 90}
 
 
 def ubx_stream() -> bytes:
@@ -251,6 +254,63 @@ def ubx_stream() -> bytes:
             out += ubx(0x01, 0x07, bytes(84))             # NAV-PVT of another length: skipped
         out += msg
     out += ubx(0x05, 0x01, b"\x06\x8a")                   # ACK-ACK: skipped
+    return out
+
+
+# ---------------------------------------------------------------- UBX epochs at 5-25 Hz
+# NAV-PVT as a u-blox receiver names its epochs (docs/GNSS.md, "UBX time"): the epoch is on
+# the receiver's navigation grid (iTOW, ms of the GPS week, ends in the epoch's ms), the
+# UTC time of the solution is a little off it (the residual, here -5 ms .. +5 ms), and
+# year..sec are that UTC time rounded to the nearest 10 ms with nano the rest, so nano is
+# negative when the rounding carried into the next second (minute, hour, day, year).
+# EPOCH_RUNS is repeated in mp_test_gnss.py (test_ubx_epochs_5_to_25_hz_capture).
+GPS_UTC_S = 18                                   # GPS - UTC since 2017
+GPS_EPOCH = datetime(1980, 1, 6)
+EPOCH_RUNS = [
+    # rate Hz, first epoch (UTC), residual of each epoch in ns; each run crosses the
+    # boundary named at its epoch .000. The two of issue 14: -100,313 at 08:50:00.800
+    # (nano 799,899,687) and -100,231 at 08:50:01.000 (nano -100,231). The accepted
+    # range's ends (-5 ms, +5 ms - 1 ns) and +-1 ns are at epochs .000 too.
+    (5, datetime(2026, 1, 10, 8, 50, 0, 600000),                # a second
+     [-87654, -100313, -100231, 212345, 4999999]),
+    (5, datetime(2024, 2, 28, 23, 59, 59, 600000),              # midnight into a leap day
+     [0, 1, -5000000, -1, 87654]),
+    (10, datetime(2026, 3, 8, 14, 32, 59, 700000),              # a minute
+     [-100231, -100313, 3999999, -1, 212345, -4999999]),
+    (10, datetime(2024, 2, 29, 23, 59, 59, 800000),             # midnight, a month
+     [-100313, 4999999, -100231, 1]),
+    (20, datetime(2026, 6, 1, 9, 59, 59, 850000),               # an hour, nano > 0 at .000
+     [212345, -212345, -3999999, 4999999, -100231, 0]),
+    (20, datetime(2025, 12, 31, 23, 59, 59, 900000),            # midnight, a year
+     [-1, -100313, -100231, 87654]),
+    (25, datetime(2026, 6, 1, 10, 0, 59, 920000),               # a minute, nano > 0 at .000
+     [87654, -100313, 212345, -5000000, 1]),
+    (25, datetime(2026, 6, 30, 23, 59, 59, 880000),             # midnight, a month
+     [-4999999, 1, -100313, -3999999, 4999999, -100231]),
+]
+
+
+def utc_fields(t_ns_since_1970: int):
+    """year..sec and nano of a UTC time as u-blox writes them: rounded to 10 ms, half up."""
+    r = (t_ns_since_1970 + 5000000) // 10000000 * 10000000
+    sec_ns = r // 1000000000 * 1000000000
+    d = datetime(1970, 1, 1) + timedelta(seconds=sec_ns // 1000000000)
+    return d.year, d.month, d.day, d.hour, d.minute, d.second, t_ns_since_1970 - sec_ns
+
+
+def epoch_stream() -> bytes:
+    out = b""
+    k = 0
+    for rate, first, residuals in EPOCH_RUNS:
+        for i, res in enumerate(residuals):
+            ep = first + timedelta(microseconds=i * 1000000 // rate)
+            gps = ep + timedelta(seconds=GPS_UTC_S) - GPS_EPOCH
+            itow = (gps.days % 7 * 86400 + gps.seconds) * 1000 + gps.microseconds // 1000
+            ep_ns = (ep - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000
+            y, mo, d, h, mi, s, nano = utc_fields(ep_ns + res)
+            k += 1
+            out += nav_pvt(itow, y, mo, d, h, mi, s, 0x07, nano, 3, 0x01, 20 + rate,
+                           -137000000 + k, 243000000 + rate, 700000, 5000, 9000000)
     return out
 
 
@@ -290,6 +350,7 @@ def main() -> None:
         "garbage_restart.nmea": GARBAGE,
         "ubx_f9p_nav_pvt.ubx": ubx_stream(),
         "ublox_mixed_nmea_ubx.bin": mixed_stream(),
+        "ubx_epochs_5_25hz.ubx": epoch_stream(),
     }
     for name, data in files.items():
         (HERE / name).write_bytes(data)

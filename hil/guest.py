@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,10 +14,15 @@ IFACES = ("vcan0", "vcan1")
 
 def path() -> str:
     """PATH inside a guest: this Python's bin directory first (the guest runs the host's
-    interpreter and its packages), then the usual system directories."""
-    return os.pathsep.join([str(Path(sys.executable).parent), "/root/.pyenv/shims",
-                            "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-                            "/sbin", "/bin"])
+    interpreter and its packages), then the usual system directories. Where the host's
+    ``micropython`` is in none of them (the board lane's i386 build, first on the host's
+    PATH: docs/TESTING.md), its directory goes first, so the DUT is the same binary."""
+    dirs = [str(Path(sys.executable).parent), "/root/.pyenv/shims", "/usr/local/sbin",
+            "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    mp = shutil.which("micropython")
+    if mp and str(Path(mp).parent) not in dirs:
+        dirs.insert(0, str(Path(mp).parent))
+    return os.pathsep.join(dirs)
 
 
 def exports(env: dict[str, str]) -> str:

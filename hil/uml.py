@@ -45,6 +45,13 @@ done
 for i in {ifaces}; do
   ip link add dev $i type vcan && ip link set $i mtu 72 && ip link set up $i
 done
+# UML has no 32-bit syscall entry: i386 ELFs (the board lane's micropython) run through
+# qemu-i386 user-mode emulation, registered with binfmt_misc (docs/TESTING.md)
+Q=$(command -v qemu-i386 || command -v qemu-i386-static || true)
+if [ -n "$Q" ] && insmod $M/fs/binfmt_misc.ko 2>/dev/null; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null
+  printf '%s' ':i386:M::{i386_magic}:{i386_mask}:'"$Q"':F' > /proc/sys/fs/binfmt_misc/register
+fi
 cd {cwd}
 date +%s.%N > {t_start}
 {cmd} > {out} 2>&1
@@ -53,6 +60,10 @@ date +%s.%N > {t_end}
 sync
 poweroff -f
 """
+
+#: binfmt_misc match for i386 ELF executables (EXEC or DYN), as qemu's qemu-binfmt-conf.sh
+_I386_MAGIC = r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00"
+_I386_MASK = r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
 
 
 @dataclass
@@ -146,6 +157,7 @@ def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
         init.write_text(_INIT.format(
             path=guest.path(), env=guest.exports(guest_env),
             modules=MODULES, ifaces=" ".join(guest.IFACES),
+            i386_magic=_I386_MAGIC, i386_mask=_I386_MASK,
             cwd=shlex.quote(str(Path(cwd).resolve())),
             cmd=shlex.join(cmd), out=out, rc=rc, t_start=t_start, t_end=t_end))
         init.chmod(0o755)

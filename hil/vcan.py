@@ -37,8 +37,9 @@ ALL_KINDS = KINDS + ("tcg",)
 ENV_VAR = "DUNELOG_HIL_VM"
 #: set inside a guest (and by the native runner) to the runner's kind; hil/bounds.py reads it
 GUEST_VAR = "DUNELOG_GUEST"
-#: settings the rig reads from the environment, passed into a guest
-PASS_PREFIXES = ("HIL_", "REPLAY_", "DUNELOG_XSTATE")
+#: settings the rig reads from the environment, passed into a guest (DUNELOG_MP*: the
+#: MicroPython lane, hil/lane.py)
+PASS_PREFIXES = ("HIL_", "REPLAY_", "DUNELOG_XSTATE", "DUNELOG_MP")
 
 
 def native_unavailable() -> str | None:

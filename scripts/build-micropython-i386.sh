@@ -16,10 +16,12 @@ set -euo pipefail
 COMMIT=1c3c201149f37fe8d81246191b3127bb198d6306
 UPSTREAM=https://github.com/micropython/micropython
 SHORT=${COMMIT:0:12}
-# The build: no FFI/btree/SSL (no submodules), no readline, no frozen manifest (the
-# firmware tests put firmware/ on sys.path themselves).
+# The build: no FFI/btree/SSL (no submodules), no GNU readline, no frozen manifest (the
+# firmware tests put firmware/ on sys.path themselves). MICROPY_USE_READLINE=1 is
+# MicroPython's own line editor (shared/readline, no library): the REPL's raw mode, which
+# mpremote drives (the pty-board tests), exists only with it.
 FLAGS=(VARIANT=standard BUILD=build-32 "CC=gcc -m32" "LD=gcc -m32" MICROPY_PY_FFI=0
-       MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_USE_READLINE=0 FROZEN_MANIFEST=)
+       MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_USE_READLINE=1 FROZEN_MANIFEST=)
 
 cache=${DUNELOG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dunelog}/micropython-i386
 key=$SHORT-$(printf '%s\n' "${FLAGS[@]}" | sha256sum | cut -c1-8)

@@ -5,7 +5,9 @@
 # and busybox-static for the KVM guest (its kernel is fetched on first use by
 # scripts/fetch-guest-kernel.sh). For the report test, chromium (headless, renders the
 # HTML report); socat, which gives the MicroPython Unix port the pty that plays a board's
-# USB serial (tests/e2e/test_deploy.py).
+# USB serial (tests/e2e/test_deploy.py). For the board lane (docs/TESTING.md): make and
+# gcc-multilib (gcc -m32) build the i386 MicroPython Unix port; qemu-user runs that i386
+# binary inside the user-mode Linux guest (UML has no 32-bit system calls).
 # Installs them when missing and we are root with apt-get; otherwise says what is missing
 # (the report / pty-board tests then skip, naming it; the HIL fails, naming it).
 set -euo pipefail
@@ -16,8 +18,11 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v chromium >/dev/null || need+=(chromium)
 command -v socat >/dev/null || need+=(socat)
+command -v make >/dev/null || need+=(make)
+dpkg-query -W -f='${Status}' gcc-multilib 2>/dev/null | grep -q 'ok installed' || need+=(gcc-multilib)
 lean=()     # without recommends: qemu's pull in a desktop's worth otherwise
 command -v qemu-system-x86_64 >/dev/null || lean+=(qemu-system-x86)
+command -v qemu-i386 >/dev/null || lean+=(qemu-user)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || lean+=(busybox-static)
 [ ${#need[@]} -eq 0 ] && [ ${#lean[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -26,5 +31,5 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
     [ ${#lean[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
 else
-    echo "tests need: ${need[*]} ${lean[*]} (apt-get install as root); report-in-browser / pty-board tests will be skipped, the HIL will fail saying what is missing" >&2
+    echo "tests need: ${need[*]} ${lean[*]} (apt-get install as root); report-in-browser / pty-board tests will be skipped, the HIL and the board lane will fail saying what is missing" >&2
 fi

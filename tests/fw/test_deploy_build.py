@@ -1,6 +1,7 @@
 """`dunelog deploy`'s build: .mpy with each board's -march (viper code needs the matching
 native arch: checked in the .mpy header), boot.py/main.py as source, the version stamped,
-other boards' HALs left out; the unix x64 .mpy build runs under the real MicroPython."""
+other boards' HALs left out; the unix .mpy build (x64, or x86 under the board lane's i386
+build: the interpreter on PATH decides) runs under the real MicroPython."""
 from __future__ import annotations
 
 import shutil
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from dunelog.tech.board import BoardError
-from dunelog.tech.deploy import build_firmware, check_mpy
+from dunelog.tech.deploy import MPY_ARCHS, build_firmware, check_mpy, unix_march
+from hil import lane
 
 # mpy header byte 2: arch << 2 | flags (py/persistentcode.h MP_NATIVE_ARCH_*)
 ARCH_CODE = {"esp32": 10, "stm32": 7}           # xtensawin, armv7emsp
+CODE_OF = {name: code for code, name in MPY_ARCHS.items()}
 VIPER = ("rxfilter", "ring", "block")           # modules with @micropython.viper code
 
 
@@ -41,8 +44,11 @@ def test_unix_mpy_build_runs_under_micropython(tmp_path: Path) -> None:
     exe = shutil.which("micropython")
     if exe is None or shutil.which("mpy-cross") is None:
         pytest.skip("micropython / mpy-cross not installed")
+    m = lane.model(exe)
+    assert m is not None and m.mpy_arch in ("x64", "x86"), m
     b = build_firmware("unix", stamp="gmpy", mpy=True)
-    assert "ring.mpy" in b.files and b.files["ring.mpy"][2] >> 2 == 2     # x64
+    assert b.march == m.mpy_arch                        # x86 in the board lane
+    assert "ring.mpy" in b.files and b.files["ring.mpy"][2] >> 2 == CODE_OF[m.mpy_arch]
     for n, d in b.files.items():
         (tmp_path / n).write_bytes(d)
     code = ("import version, config, ring, capture\n"
@@ -64,3 +70,28 @@ def test_mpy_the_board_cannot_load_is_refused() -> None:
         check_mpy(esp, ver | sub << 8 | 7 << 10)                 # an STM32
     with pytest.raises(BoardError, match="loads v5"):
         check_mpy(esp, 5 | 10 << 10)                             # older MicroPython
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+def test_unix_mpy_build_for_either_unix_arch(arch: str) -> None:
+    if shutil.which("mpy-cross") is None:
+        pytest.skip("mpy-cross not installed")
+    b = build_firmware("unix", stamp="g", mpy=True, march=arch)
+    assert b.march == arch
+    for m in VIPER:
+        assert b.files[m + ".mpy"][2] >> 2 == CODE_OF[arch], m
+
+
+def test_unix_march_asks_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DUNELOG_MPY_ARCH names the lane; the micropython on PATH decides, and a variable it
+    contradicts is an error, not a wrong build."""
+    m = lane.model()
+    if m is None or m.mpy_arch is None:
+        pytest.skip("micropython not installed")
+    monkeypatch.delenv(lane.ARCH_VAR, raising=False)
+    assert unix_march() == m.mpy_arch
+    monkeypatch.setenv(lane.ARCH_VAR, m.mpy_arch)
+    assert unix_march() == m.mpy_arch
+    monkeypatch.setenv(lane.ARCH_VAR, "x64" if m.mpy_arch == "x86" else "x86")
+    with pytest.raises(BoardError, match="put the right interpreter first on PATH"):
+        unix_march()

@@ -1,4 +1,5 @@
-"""Every firmware module compiles with mpy-cross for the boards' architectures."""
+"""Every firmware module compiles with mpy-cross for the boards' architectures, and for the
+Unix port's under test: x64, or x86 in the board lane (the i386 build, docs/TESTING.md)."""
 from __future__ import annotations
 
 import shutil
@@ -7,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from hil import lane
+
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 MODULES = sorted(FIRMWARE.glob("*.py"))
+_HERE = lane.model()
+#: the boards' archs, then the arch of the micropython on PATH (asked, not assumed)
+ARCHS = ["xtensawin", "armv7emsp"] + ([_HERE.mpy_arch] if _HERE and _HERE.mpy_arch else [])
 
 
-@pytest.mark.parametrize("arch", ["xtensawin", "armv7emsp"])
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
 def test_compiles_for_board(module: Path, arch: str, tmp_path: Path) -> None:
     exe = shutil.which("mpy-cross")

@@ -225,7 +225,8 @@ def register(sub: Any) -> None:
                                                        "checkout's firmware/)")
     p.add_argument("--stamp", metavar="VERSION", help="version stamp (default: from git)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--mpy", action="store_true", help="unix: compile to .mpy (x64) too")
+    g.add_argument("--mpy", action="store_true",
+                   help="unix: compile to .mpy too (the board's arch: x64, x86 for an i386 build)")
     g.add_argument("--source", action="store_true", help="ship .py source, not .mpy")
     p.add_argument("--force", action="store_true", help="copy every file, changed or not")
     p.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",

@@ -10,8 +10,10 @@ checked by hash again in place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import re
 import runpy
 import shutil
@@ -24,11 +26,17 @@ from typing import Callable
 
 from .board import FIRMWARE_DIR, Board, BoardError, query_status
 
-__all__ = ["Build", "DeployResult", "build_firmware", "check_mpy", "git_stamp",
-           "load_manifest", "swap_source", "stage_and_swap", "deploy", "rollback",
-           "wait_logging"]
+__all__ = ["Build", "DeployResult", "MPY_ARCHS", "build_firmware", "check_mpy", "git_stamp",
+           "interpreter_arch", "load_manifest", "swap_source", "stage_and_swap", "deploy",
+           "rollback", "unix_march", "wait_logging"]
 
 STAGE = ".stage"
+#: .mpy native arch code (``sys.implementation._mpy >> 10``, header byte 2 >> 2) -> -march
+MPY_ARCHS = {1: "x86", 2: "x64", 3: "armv6", 4: "armv6m", 5: "armv7m", 6: "armv7em",
+             7: "armv7emsp", 8: "armv7emdp", 9: "xtensa", 10: "xtensawin", 11: "rv32imc",
+             12: "rv64imc"}
+#: the .mpy arch of the Unix port where no interpreter says (docs/TESTING.md)
+ARCH_ENV = "DUNELOG_MPY_ARCH"
 
 Say = Callable[[str], None]
 
@@ -44,6 +52,7 @@ class Build:
     board: str
     version: str
     files: dict[str, bytes]
+    march: str | None = None       # mpy-cross -march of the .mpy files; None: source only
 
     def hashes(self) -> dict[str, str]:
         """sha256 hex of each file."""
@@ -103,10 +112,41 @@ def _base_version(src: Path) -> str:
     return m.group(1) if m else "0.0.0"
 
 
+@functools.lru_cache(maxsize=8)
+def interpreter_arch(exe: str | None = None) -> str | None:
+    """The -march of the native code the MicroPython at ``exe`` (default: ``micropython``
+    on PATH) loads, from its ``sys.implementation._mpy``: "x64" for the usual Unix port,
+    "x86" for an i386 build (the board lane). None without an interpreter or an answer."""
+    exe = exe or shutil.which("micropython")
+    if exe is None:
+        return None
+    try:
+        r = subprocess.run([exe, "-c", "import sys\n"
+                            "print(getattr(sys.implementation, '_mpy', 0) >> 10)"],
+                           capture_output=True, text=True, timeout=60)
+        return MPY_ARCHS.get(int(r.stdout.split()[-1])) if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def unix_march() -> str:
+    """-march for a Unix-port .mpy build: the arch of the ``micropython`` on PATH (x86 under
+    an i386 build), else $DUNELOG_MPY_ARCH, else x64. A $DUNELOG_MPY_ARCH the interpreter
+    contradicts is an error: the variable names the lane, the interpreter decides."""
+    have = interpreter_arch()
+    want = os.environ.get(ARCH_ENV) or None
+    if have and want and have != want:
+        raise BoardError(f"{ARCH_ENV}={want}, but the micropython on PATH "
+                         f"({shutil.which('micropython')}) loads {have} .mpy: put the right "
+                         f"interpreter first on PATH (docs/TESTING.md) or unset {ARCH_ENV}")
+    return have or want or "x64"
+
+
 def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = None,
-                   mpy: bool | None = None) -> Build:
+                   mpy: bool | None = None, march: str | None = None) -> Build:
     """Build the firmware for ``board``: .mpy via mpy-cross with the board's -march
-    (mpy=None: the board's default, source for unix; mpy=True on unix: x64; mpy=False:
+    (mpy=None: the board's default, source for unix; mpy=True on unix: the Unix port's arch,
+    ``march`` if given, else unix_march(): x64, or x86 under an i386 build; mpy=False:
     source everywhere), boot.py and main.py always as source, only the board's own HAL, and
     a stamped version.py (``<base>+<stamp>``; stamp from git when not given). The files
     are those the tree's manifest.py lists for the board."""
@@ -118,8 +158,13 @@ def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = N
         raise BoardError(f"unknown board {board!r}: one of {', '.join(man['BOARDS'])}")
     stamp = stamp or git_stamp(src) or "nogit"
     version = f"{_base_version(src)}+{stamp}"
-    march = man["BOARDS"][board]["march"]
-    arch = march if mpy is None else ((march or "x64") if mpy else None)
+    board_march = man["BOARDS"][board]["march"]
+    if mpy is None:
+        arch = board_march
+    elif mpy:
+        arch = board_march or march or unix_march()
+    else:
+        arch = None
     mods = [src / f"{n}.py" for n in man["modules"](board)]
     missing = [p.name for p in mods if not p.is_file()]
     if missing:
@@ -148,7 +193,7 @@ def build_firmware(board: str, *, src: Path | None = None, stamp: str | None = N
             files[p.stem + ".mpy"] = out.read_bytes()
     if man["STAMPED"] not in {p.stem for p in mods}:
         files[man["STAMPED"] + ".py"] = f'VERSION = "{version}"\n'.encode()
-    return Build(board, version, files)
+    return Build(board, version, files, arch)
 
 
 def check_mpy(files: dict[str, bytes], board_mpy: int | None) -> None:
@@ -266,6 +311,17 @@ def deploy(port: str, board: str, *, config: bytes | None = None,
             raise BoardError(f"the board on {port} is {plat!r} (--board "
                              f"{man['board_of'](plat) or '?'}), not --board {board}: "
                              f"nothing was changed")
+        board_arch = MPY_ARCHS.get(board_mpy >> 10) if isinstance(board_mpy, int) else None
+        if build.march and board_arch and board_arch != build.march \
+                and not man["BOARDS"][board]["march"]:
+            # a Unix port: its arch is the host's build (x64, or x86 for an i386 build)
+            build = build_firmware(board, src=src, stamp=build.version.rsplit("+", 1)[-1],
+                                   mpy=mpy, march=board_arch)
+            say(f"rebuilt for the board's native arch {board_arch}")
+            files = dict(build.files)
+            if config is not None:
+                files["config.json"] = config
+            want = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
         check_mpy(files, board_mpy)
         on_board = b.listdir(".")
         have = b.hashes(sorted(set(files) | {n for n in on_board if n.endswith((".py", ".mpy"))}))

@@ -134,7 +134,7 @@ def _summary(console: str) -> str:
 
 
 def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
-        env: dict[str, str] | None = None, mem: str = "2G") -> tuple[int, str]:
+        env: dict[str, str] | None = None, mem: str = "4G") -> tuple[int, str]:
     """Boot the guest, load the CAN modules, bring vcan0 and vcan1 up (mtu 72, CAN FD),
     run cmd in cwd with env (plus DUNELOG_GUEST=uml); return its exit code and output.
     The guest's own exit status is not the command's: that comes back through a file on

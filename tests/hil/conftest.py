@@ -80,8 +80,7 @@ class CannotRun(pytest.Item):
 
 class GuestBatch(pytest.Item):
     """All selected HIL tests, run in guests of one kind. Phase 1: the HIL tests split into
-    two halves of similar length; in user-mode Linux (one CPU a guest) two guests at once,
-    one per host core; in a 2-vCPU qemu guest one after the other. Phase 2: the replay
+    two halves of similar length, one guest after the other. Phase 2: the replay
     timing test alone in a guest on a quiet machine (beside another busy guest its p99 grew
     from 0.55 ms to 6 ms)."""
 
@@ -96,7 +95,10 @@ class GuestBatch(pytest.Item):
         b = [n for n in rest if any(k in n for k in SECOND_GUEST)]
         a = [n for n in rest if n not in b]
         halves = [g for g in (a, b) if g]
-        first = [halves] if self.kind == "uml" else [[h] for h in halves]
+        # one guest at a time: with two UML guests side by side the scenario guest's pytest
+        # was SIGKILLed (rc 137) in two CI runs at the moment the other guest finished; the
+        # same tests pass in a guest alone (cause not found yet: see the issue notes)
+        first = [[h] for h in halves]
         return [p for p in first + ([[solo]] if solo else []) if p]
 
     def runtest(self) -> None:

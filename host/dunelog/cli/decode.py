@@ -169,10 +169,9 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     if "://" not in args.input:                  # a URL (s3://...) is listed by the build
         open_for_cli(args.input, logger_id=args.logger)      # a clear error if no segments
     dbs = _load_databases(args)
-    decoder = Decoder(dbs, ids=_selection(args, dbs), signals=_split(args.signal))
-    if not decoder.messages:
-        raise UnusableInput("no message of the database(s) matches --ids/--messages/--signal")
     sel = _selection(args, dbs)
+    if not Decoder(dbs, ids=sel, signals=_split(args.signal)).messages:
+        raise UnusableInput("no message of the database(s) matches --ids/--messages/--signal")
     spec = DecodeSpec.make([(p, ch) for p, ch in args.dbcs], ids=sel,
                            signals=_split(args.signal))
     try:

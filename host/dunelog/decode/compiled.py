@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -184,6 +185,14 @@ def cache_dir() -> str:
     return os.path.join(xdg, "dunelog")
 
 
+@functools.lru_cache(maxsize=1)
+def _compiler_digest() -> bytes:
+    """This module's source: a change of the compiler is a new cache key."""
+    import hashlib
+    with open(__file__, "rb") as f:
+        return hashlib.sha256(f.read()).digest()
+
+
 def load_compiled(path: str | os.PathLike[str]) -> CompiledDatabase:
     """:func:`compile_database` of a database file, kept in :func:`cache_dir` by the
     file's contents: cantools is imported only for a file not seen before (importing it
@@ -194,10 +203,8 @@ def load_compiled(path: str | os.PathLike[str]) -> CompiledDatabase:
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
-    with open(__file__, "rb") as f:          # a change of the compiler is a new key
-        me = f.read()
     key = hashlib.sha256(data + b"\0" + os.path.splitext(path)[1].lower().encode()
-                         + b"\0" + me).hexdigest()[:32]
+                         + b"\0" + _compiler_digest()).hexdigest()[:32]
     cached = os.path.join(cache_dir(), "dbc", f"{key}.pickle")
     try:
         with open(cached, "rb") as f:

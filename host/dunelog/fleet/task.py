@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +82,6 @@ def message_metadata(dm_or_msg: Any, spec: DecodeSpec, source: str,
 
 def _meta(units: dict[str, str], spec: DecodeSpec, source: str, vehicle: str,
           extra: dict[str, Any] | None = None) -> dict[bytes, bytes]:
-    import os
     d: dict[str, Any] = {
         "dunelog.units": units,
         "dunelog.databases": [{"name": os.path.basename(p), "channel": ch, "sha256": sha}

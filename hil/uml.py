@@ -55,7 +55,10 @@ fi
 cd {cwd}
 date +%s.%N > {t_start}
 {cmd} > {out} 2>&1
-echo $? > {rc}
+st=$?
+# killed by a signal (137 = SIGKILL): the kernel's last words say by whom (OOM killer?)
+[ $st -ge 128 ] && {{ echo "--- guest dmesg (exit status $st) ---"; dmesg | tail -60; }} >> {out}
+echo $st > {rc}
 date +%s.%N > {t_end}
 sync
 poweroff -f

@@ -108,22 +108,33 @@ def test_killed_deploy_leaves_the_previous_firmware_booting(ptyboard: PtyBoard,
     r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
             "--stamp", "A")
     assert r.returncode == 0, r.stderr
-    before = flash_hashes(ptyboard.flash)
     fw_b = _variant(tmp_path, "B")
     env = dict(os.environ, PYTHONPATH=str(HOST))
-    p = subprocess.Popen([sys.executable, "-m", "dunelog.cli", "deploy", "--port",
-                          ptyboard.port, "--board", "unix", "--firmware", str(fw_b),
-                          "--stamp", "B", "--config", str(cfg)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stage = ptyboard.flash / ".stage"
-    end = time.monotonic() + 60
-    staged = 0
-    while time.monotonic() < end and p.poll() is None:
-        staged = len(list(stage.glob("*.py"))) if stage.exists() else 0
-        if staged >= 3:
+    # the kill must land mid-copy: the deploy runs at the lowest priority so that this
+    # poller sees the staging directory grow; on a loaded machine it may still win the
+    # race, so a deploy that completed is undone (A again) and tried again
+    for _attempt in range(3):
+        before = flash_hashes(ptyboard.flash)
+        p = subprocess.Popen([sys.executable, "-m", "dunelog.cli", "deploy", "--port",
+                              ptyboard.port, "--board", "unix", "--firmware", str(fw_b),
+                              "--stamp", "B", "--config", str(cfg)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: os.nice(19))
+        end = time.monotonic() + 60
+        staged = 0
+        while time.monotonic() < end and p.poll() is None:
+            staged = len(list(stage.glob("*.py"))) if stage.exists() else 0
+            if staged >= 3:
+                break
+            time.sleep(0.002)
+        if p.poll() is None:
             break
-        time.sleep(0.005)
-    assert p.poll() is None, "deploy finished before it could be killed"
+        p.communicate()
+        r = cli("deploy", "--port", ptyboard.port, "--board", "unix", "--config", str(cfg),
+                "--stamp", "A")
+        assert r.returncode == 0, r.stderr
+    assert p.poll() is None, "deploy finished before it could be killed (3 tries)"
     p.send_signal(signal.SIGKILL)                  # the technician yanks it mid-copy
     p.communicate()
     assert staged >= 3 and not (stage / "MANIFEST").exists()

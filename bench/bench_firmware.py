@@ -2,7 +2,7 @@
 
     python bench/bench_firmware.py [--n 20000] [--batch 16] [--baseline-rev da29747]
                                    [--variants plain,filter] [--check] [--calibrate DIR]
-                                   [--i386 PATH] [--no-baseline]
+                                   [--i386 PATH] [--no-baseline] [--before REV]
 
 Runs bench/fw_path.py (receive -> Capture.frame -> ring -> block -> segment file, with
 log.service() every --batch frames) under ``valgrind --tool=callgrind`` with N and 11*N
@@ -29,6 +29,10 @@ found: --i386 PATH, else $DUNELOG_CACHE/micropython-i386/*/bin/micropython or
 The ESP32 conversion factors were anchored on x64 counts; the i386 percentages use the
 same factors and are shown for comparison only.
 
+--before REV
+          also measures the whole firmware/ of REV (git archive) as its main loop ran it:
+          log.service() after every pass (fw_path.py BATCH 0), under x64 and i386: the
+          "before" of a change, in the same run
 --check   also runs every variant once without valgrind for baseline and current and
           compares the card files byte for byte (plus the 'stress' variant: full ring,
           drops, overflow records, CAN FD, wraps; all under heap_lock)
@@ -142,6 +146,7 @@ def find_i386(given: str | None) -> list[str] | None:
 
 def per_frame(mp: list[str], trace: bool, fw: Path, variant: str, n: int, batch: int,
               tmp: Path) -> tuple[float, str]:
+    """(I(11n) - I(n)) / 10n for one fw_path.py variant; batch 0: service every pass."""
     counts = []
     line = ""
     for k in (n, 11 * n):
@@ -151,6 +156,16 @@ def per_frame(mp: list[str], trace: bool, fw: Path, variant: str, n: int, batch:
         counts.append(c)
         shutil.rmtree(card, ignore_errors=True)
     return (counts[1] - counts[0]) / (10 * n), line
+
+
+def rev_tree(rev: str, dest: Path) -> Path:
+    """firmware/ of git revision rev, extracted under dest."""
+    out = dest / f"fw_{rev}"
+    out.mkdir()
+    a = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "firmware"],
+                       capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=a, check=True)
+    return out / "firmware"
 
 
 def baseline_tree(rev: str, dest: Path) -> Path:
@@ -170,10 +185,10 @@ def check(mp: list[str], base: Path, n: int, batch: int, tmp: Path) -> bool:
     ok = True
     for variant in ("plain", "filter", "stress"):
         cards, lines = [], []
-        for fw in (base, FW):
+        for fw, b in ((base, 0), (FW, batch)):      # the baseline services every pass
             card = Path(tempfile.mkdtemp(dir=tmp))
             p = subprocess.run(mp + [str(FW_PATH), str(fw), str(card), str(n), variant]
-                               + ([str(batch)] if variant != "stress" else []),
+                               + ([str(b)] if variant != "stress" else []),
                                capture_output=True, text=True)
             if p.returncode != 0:
                 print(f"  {variant}: {fw} failed:\n{p.stdout}{p.stderr}")
@@ -214,13 +229,15 @@ def calibrate(mp: list[str], trace: bool, d: Path, tmp: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20000, help="frames in the short run (long: 11N)")
-    ap.add_argument("--batch", type=int, default=16, help="frames between log.service() calls")
+    ap.add_argument("--batch", type=int, default=16,
+                    help="frames per main-loop pass (0: service() after every pass)")
     ap.add_argument("--baseline-rev", default=BASELINE_REV)
     ap.add_argument("--variants", default="plain,filter")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--calibrate", metavar="DIR", type=Path)
     ap.add_argument("--i386", metavar="PATH", help="i386 MicroPython binary (default: cache)")
+    ap.add_argument("--before", metavar="REV", help="also measure firmware/ of REV")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind not found: apt-get install valgrind")
@@ -230,11 +247,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dunelog-fwbench-") as t:
         tmp = Path(t)
         base = baseline_tree(args.baseline_rev, tmp)
+        before = rev_tree(args.before, tmp) if args.before else FW
         print(f"# {datetime.date.today()}  {platform.machine()}  {platform.processor() or ''}")
         print(f"# MicroPython: {' '.join(mp)}" + ("  (tracing children)" if trace else ""))
         print(f"# i386 MicroPython: {m32[0] if m32 else 'none found (--i386 PATH)'}")
-        print(f"# N = {args.n} and {11 * args.n} frames, service every {args.batch} frames, "
-              f"baseline = {args.baseline_rev}:firmware/{{{','.join(OPTIMISED)}}}")
+        print(f"# N = {args.n} and {11 * args.n} frames, {args.batch} frames per main-loop "
+              f"pass (current: service() when ring.due(); before/baseline: every pass), "
+              f"baseline = {args.baseline_rev}:firmware/{{{','.join(OPTIMISED)}}}"
+              + (f", before = {args.before}:firmware/" if args.before else ""))
         if args.check:
             print("check: card files of baseline and current firmware")
             if not check(mp, base, 3000, args.batch, tmp):
@@ -247,12 +267,14 @@ def main() -> None:
         rows = []
         for iname, cmd, tr in interps:
             harness[iname], _ = per_frame(cmd, tr, FW, "harness", args.n, args.batch, tmp)
-            trees = [("current", FW)]
+            trees = [("current", FW, args.batch)]
             if iname == "x64" and not args.no_baseline:
-                trees.insert(0, ("baseline", base))
-            for name, fw in trees:
+                trees.insert(0, ("baseline", base, 0))
+            if args.before:
+                trees.insert(0, ("before", before, 0))
+            for name, fw, batch in trees:
                 for v in variants:
-                    ipf, line = per_frame(cmd, tr, fw, v, args.n, args.batch, tmp)
+                    ipf, line = per_frame(cmd, tr, fw, v, args.n, batch, tmp)
                     rows.append((iname, name, v, ipf, line))
     print()
     print(f"{'interp':6s} {'firmware':9s} {'variant':7s} {'instr/frame':>12s} "
@@ -278,14 +300,14 @@ def main() -> None:
               + ("  <- the goal's anchor" if k == CLAIM else ""))
         print(f"    ({src}; = {budget / f:,.0f} x64 instructions per frame for the goal)")
         for iname, name, v, ipf, _ in rows:
-            if name != "current":
+            if name not in ("current", "before"):
                 continue
             for label, x in (("gross", ipf), ("net", ipf - harness[iname])):
                 cyc = x * f
                 verdict = ""
                 if k == CLAIM and label == "net":
                     verdict = "  goal met" if cyc <= budget else "  goal NOT met"
-                print(f"    {iname:4s} {v:6s} {label:5s}: {cyc:9,.0f} cycles/frame = "
+                print(f"    {iname:4s} {name:7s} {v:6s} {label:5s}: {cyc:9,.0f} cycles/frame = "
                       f"{cyc * RATE / CLOCK:6.1%} of the CPU at {RATE} frames/s; "
                       f"{CLOCK * BUDGET / cyc:7,.0f} frames/s within {BUDGET:.0%}{verdict}")
 

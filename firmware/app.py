@@ -9,6 +9,7 @@ import fmt
 import config
 from logger import Logger
 from capture import Capture
+from ring import due
 from clock import diff
 
 try:
@@ -54,6 +55,8 @@ class App:
             self.error(e, "pins_open")
         self.filters = config.frame_filters(cfg)
         self.cap = Capture(self.log.ring, self.filters)
+        self.rst = self.log.ring.st     # due(): service() once a block waits, or 20 ms
+        self.log.ring.pace(self.log.enc.bs, t)
         for ch in cfg["can"]:
             try:
                 hal.can_open(ch, self.cap)
@@ -143,7 +146,8 @@ class App:
         hal = self.hal
         cap = self.cap
         hal.can_poll(cap)
-        self.log.service()
+        if due(self.rst, hal.ticks()):  # a block's worth waiting, or 20 ms since the last
+            self.log.service()
         if self.gnss is not None:
             n = hal.gnss_read(self.gbuf)
             if n:

@@ -29,22 +29,31 @@ _BS = const(5)               # block size
 
 
 @micropython.viper
+def aligned(buf) -> bool:
+    """True if buf's data starts at a 4-byte boundary (the GC heap's blocks do): _fill and
+    capture._frame move whole words."""
+    return (uint(ptr8(buf)) & uint(3)) == uint(0)
+
+
+@micropython.viper
 def _fill(rst, rbuf, est, blk) -> int:
     # Moves records from the ring into the block. Returns 0: ring empty; 1: block full;
     # 2: the block needs open() with the ticks of the record at the ring's tail.
+    # Word-wise: ring and block buffers are word-aligned (aligned(), checked at set-up)
+    # and records are whole words at word offsets.
     rs = ptr32(rst)
-    rb = ptr8(rbuf)
+    rb = ptr32(rbuf)
     es = ptr32(est)
-    bk = ptr8(blk)
+    bk = ptr32(blk)
+    b16 = ptr16(blk)
     size = rs[_RSIZE]
     bs4 = es[_BS] - 4
-    aligned = ((int(rb) | int(bk)) & 3) == 0
     while True:
         t = rs[_RT]
         h = rs[_RH]
         if t == h:
             return 0
-        if rb[t] == 0:                           # wrap marker
+        if (rb[t >> 2] & 0xFF) == 0:             # wrap marker
             rs[_RT] = 0
             continue
         cnt = es[_CNT]
@@ -56,18 +65,21 @@ def _fill(rst, rbuf, est, blk) -> int:
         base = es[_BASE]
         last = es[_LAST]
         pos = es[_POS]
-        p = t
+        w = t >> 2                               # record's first word in the ring
+        sl = (bs4 >> 1) - cnt - 1                # its slot table entry (u16 index)
+        dw = (pos >> 2) - w                      # ring word -> block word
         full = False
-        while p < lim:
-            typ = rb[p]
-            ln = rb[p + 1]
+        while (w << 2) < lim:
+            hd = rb[w]
+            typ = hd & 0xFF
             if typ == 0:
                 break
-            q = pos + (p - t)                    # where this record lands
-            if q + ln + 2 * cnt + 2 > bs4:
+            ln = (hd >> 8) & 0xFF
+            q = (w << 2) + (dw << 2)             # where this record lands
+            if q + ln > (sl << 1):               # would reach the slot table
                 full = True
                 break
-            tk = rb[p + 4] | (rb[p + 5] << 8) | (rb[p + 6] << 16) | (rb[p + 7] << 24)
+            tk = rb[w + 1] & _MASK
             d = (tk - base) & _MASK
             if d >= _HALF:
                 d = 0                            # stamped before the base: clamp
@@ -77,40 +89,24 @@ def _fill(rst, rbuf, est, blk) -> int:
             if d < last:
                 d = last                         # keep record times non-decreasing
             last = d
-            rb[p + 4] = d
-            rb[p + 5] = d >> 8
-            rb[p + 6] = d >> 16
-            rb[p + 7] = d >> 24
+            bk[w + dw] = hd
+            bk[w + dw + 1] = d
+            e = w + (ln >> 2)
+            k = w + 2
             if typ == _T_OVERFLOW:               # drop ticks -> "us before this record"
-                o = p + 8                        # first drop at +8, last drop at +12
-                while o <= p + 12:
-                    f = rb[o] | (rb[o + 1] << 8) | (rb[o + 2] << 16) | (rb[o + 3] << 24)
-                    f = (tk - f) & _MASK
-                    rb[o] = f
-                    rb[o + 1] = f >> 8
-                    rb[o + 2] = f >> 16
-                    rb[o + 3] = f >> 24
-                    o += 4
-            s = bs4 - 2 * cnt - 2                # slot table entry: u16 offset
-            bk[s] = q
-            bk[s + 1] = q >> 8
-            cnt += 1
-            p += ln
+                bk[k + dw] = (tk - rb[k]) & _MASK          # first drop
+                bk[k + dw + 1] = (tk - rb[k + 1]) & _MASK  # last drop
+                k += 2
+            while k < e:
+                bk[k + dw] = rb[k]
+                k += 1
+            b16[sl] = q
+            sl -= 1
+            w = e
+        p = w << 2
         n = p - t
         if n:
-            if aligned:                          # records are whole words at word offsets
-                src = ptr32(uint(rb) + t)
-                dst = ptr32(uint(bk) + pos)
-                i = 0
-                w = n >> 2
-                while i < w:
-                    dst[i] = src[i]
-                    i += 1
-            else:
-                i = 0
-                while i < n:
-                    bk[pos + i] = rb[t + i]
-                    i += 1
+            cnt = (bs4 >> 1) - 1 - sl
             es[_POS] = pos + n
             es[_CNT] = cnt
             es[_LAST] = last
@@ -127,6 +123,8 @@ class BlockEncoder:
         self.bs = 1 << block_shift
         self.shift = block_shift
         self.buf = bytearray(self.bs)
+        if not aligned(self.buf):
+            raise MemoryError("block buffer not word-aligned")
         self.mv = memoryview(self.buf)
         self.zero = bytes(self.bs)
         self.logger_id = logger_id

@@ -13,6 +13,7 @@ import sys
 import micropython
 from micropython import const
 from array import array
+from block import aligned
 
 _RX = const(6)               # = ring._RX, ring._REJ, ring._PEND, ring._SIZE, ring._H, ring._T
 _REJ = const(7)
@@ -39,7 +40,10 @@ _ST = const(2)               # ring.st address (lo, hi)
 _BUF = const(4)              # ring.buf address (lo, hi)
 _FT = const(6)               # channel c's filter table address at _FT + 2c (0: none)
 _MAXCH = const(4)
-_WORDS = const(14)
+_SD = const(14)              # channel c's FrameFilter.std address at _SD + 2c (0: none)
+_WORDS = const(22)
+_STD_OK = const(0x80)        # = rxfilter.STD_OK, STD_PROBE
+_STD_PROBE = const(0x7F)
 
 
 @micropython.viper
@@ -67,32 +71,53 @@ def _frame(self, ticks: int, chan: int, cid: int, flags: int, dlc: int, data, n:
         if wide:
             a = ((a << 32) >> 32) | (uint(w[c + 1]) << 32)
         if a:
-            # the channel's filters and prescaler: rxfilter.FrameFilter.accept, inline
+            # the channel's filters and prescaler: rxfilter.FrameFilter.accept, inline;
+            # a standard id reads both decisions from the FrameFilter.std byte table
             ft = ptr32(a)
             x = flags & 1
             nf = ft[_NF]
-            if nf and not ((ft[_HW] >> x) & 1):
-                ok = ft[_DEF]
-                x2 = x << 1
-                j = _FHDR
-                e = _FHDR + 3 * nf
-                while j < e:
-                    k = ft[j]
-                    if (k & 2) == x2:
-                        if k & 1:
-                            if ft[j + 1] <= cid and cid <= ft[j + 2]:
-                                ok = k & 4
-                                break
-                        elif (cid & ft[j + 2]) == ft[j + 1]:
-                            ok = k & 4
-                            break
-                    j += 3
-                if not ok:
+            nb = ft[_NB]
+            j = 0                           # the id's prescaler bucket (word index); 0 none
+            c = _SD + 2 * chan
+            sa = uint(w[c])
+            if wide:
+                sa = ((sa << 32) >> 32) | (uint(w[c + 1]) << 32)
+            if sa and x == 0 and uint(cid) < uint(0x800):
+                v = int(ptr8(sa)[cid])
+                if not (v & _STD_OK) and not (ft[_HW] & 1):
                     ft[_FREJ] = (ft[_FREJ] + 1) & _MASK
                     st[_REJ] = (st[_REJ] + 1) & _MASK
                     return False
-            nb = ft[_NB]
-            if nb:
+                v &= _STD_PROBE
+                if v == _STD_PROBE:
+                    j = -1
+                elif v:
+                    j = _FHDR + 3 * nf + 3 * (v - 1)
+            else:
+                if nf and not ((ft[_HW] >> x) & 1):
+                    ok = ft[_DEF]
+                    x2 = x << 1
+                    j = _FHDR
+                    e = _FHDR + 3 * nf
+                    while j < e:
+                        k = ft[j]
+                        if (k & 2) == x2:
+                            if k & 1:
+                                if ft[j + 1] <= cid and cid <= ft[j + 2]:
+                                    ok = k & 4
+                                    break
+                            elif (cid & ft[j + 2]) == ft[j + 1]:
+                                ok = k & 4
+                                break
+                        j += 3
+                    if not ok:
+                        ft[_FREJ] = (ft[_FREJ] + 1) & _MASK
+                        st[_REJ] = (st[_REJ] + 1) & _MASK
+                        return False
+                j = 0
+                if nb:
+                    j = -1
+            if j < 0:                       # probe the prescaler table
                 key = cid
                 if x:
                     key = cid | _EXTBIT
@@ -102,17 +127,19 @@ def _frame(self, ticks: int, chan: int, cid: int, flags: int, dlc: int, data, n:
                     j = base + 3 * hb
                     k = ft[j]
                     if k == key:
-                        tk = ticks & _MASK
-                        last = ft[j + 2]
-                        if ((last >> 31) & 1) == 0 and ((tk - last) & _MASK) < ft[j + 1]:
-                            ft[_THIN] = (ft[_THIN] + 1) & _MASK
-                            st[_REJ] = (st[_REJ] + 1) & _MASK
-                            return False
-                        ft[j + 2] = tk
                         break
-                    if (k >> 31) & 1:           # empty bucket: no prescaler for this id
+                    if (k >> 31) & 1:       # empty bucket: no prescaler for this id
+                        j = 0
                         break
                     hb = (hb + 1) & (nb - 1)
+            if j:
+                tk = ticks & _MASK
+                last = ft[j + 2]
+                if ((last >> 31) & 1) == 0 and ((tk - last) & _MASK) < ft[j + 1]:
+                    ft[_THIN] = (ft[_THIN] + 1) & _MASK
+                    st[_REJ] = (st[_REJ] + 1) & _MASK
+                    return False
+                ft[j + 2] = tk
     if st[_PEND]:                # drops pending: the overflow record goes first
         return bool(self._push_slow(ticks, chan, flags, cid, dlc, data, n, fd))
     typ = _T_CAN
@@ -191,6 +218,8 @@ class Capture(array):
 
     def __init__(self, ring, filters=None):
         super().__init__("i", [0] * _WORDS)
+        if not aligned(ring.buf):
+            raise MemoryError("ring buffer not word-aligned")
         self.ring = ring
         self.filters = filters
         self.st = ring.st            # the objects whose addresses the words hold
@@ -207,6 +236,8 @@ class Capture(array):
                 f = filters[c]
                 if f is not None:
                     _put(self, _FT + 2 * c, f.t)
+                    if f.std is not None:
+                        _put(self, _SD + 2 * c, f.std)
         self[_NCH] = nch
 
     frame = _frame

@@ -34,6 +34,9 @@ class _Chan:
         self.chan = chan
         self.bus = bus  # type: CAN
         self.cap = cap
+        # cap.frame as a plain function, called fr(cap, ...): no method lookup on the
+        # Capture per frame (bench/RESULTS.md, "CPU budget")
+        self.fr = type(cap).frame
         self.f_ext = CAN.FLAG_EXT_ID
         self.f_rtr = CAN.FLAG_RTR
         self.e_ovr = CAN.RECV_ERR_OVERRUN
@@ -61,11 +64,11 @@ class _Chan:
             self.overruns += 1
         flags = _F_EXT if fl & self.f_ext else 0
         if fl & self.f_rtr:             # remote frame: the memoryview holds DLC zero bytes
-            self.cap.frame(t, self.chan, r[0], flags | _F_RTR, n, self.mv0, 0, False)
+            self.fr(self.cap, t, self.chan, r[0], flags | _F_RTR, n, self.mv0, 0, False)
         elif n > 8:
-            self.cap.frame(t, self.chan, r[0], flags, n, self.mv8, 8, False)
+            self.fr(self.cap, t, self.chan, r[0], flags, n, self.mv8, 8, False)
         else:
-            self.cap.frame(t, self.chan, r[0], flags, n, self.mv, n, False)
+            self.fr(self.cap, t, self.chan, r[0], flags, n, self.mv, n, False)
         return True
 
     def irq(self, _bus):                # IRQ_RX handler

@@ -32,6 +32,9 @@ class _Chan:
         self.chan = chan
         self.bus = bus  # type: pyb.CAN
         self.cap = cap
+        # cap.frame as a plain function, called fr(cap, ...): no method lookup on the
+        # Capture per frame (bench/RESULTS.md, "CPU budget")
+        self.fr = type(cap).frame
         self.fdc = fdc                  # FDCAN controller: frames up to 64 bytes
         buf = bytearray(64)
         mv = memoryview(buf)
@@ -52,14 +55,14 @@ class _Chan:
         n = len(self.mv)
         flags = _F_EXT if lst[1] else 0
         if lst[2]:                      # remote frame: the length is the requested DLC
-            self.cap.frame(t, self.chan, lst[0], flags | _F_RTR, n, self.mv0, 0, False)
+            self.fr(self.cap, t, self.chan, lst[0], flags | _F_RTR, n, self.mv0, 0, False)
         elif n > 8:
             if self.fdc:                # only an FD frame carries more than 8 bytes
-                self.cap.frame(t, self.chan, lst[0], flags, len_to_dlc(n), self.mv, n, True)
+                self.fr(self.cap, t, self.chan, lst[0], flags, len_to_dlc(n), self.mv, n, True)
             else:                       # classic DLC 9..15 carries 8 bytes
-                self.cap.frame(t, self.chan, lst[0], flags, n, self.mv8, 8, False)
+                self.fr(self.cap, t, self.chan, lst[0], flags, n, self.mv8, 8, False)
         else:
-            self.cap.frame(t, self.chan, lst[0], flags, n, self.mv, n, False)
+            self.fr(self.cap, t, self.chan, lst[0], flags, n, self.mv, n, False)
 
     def _rx(self, fifo, reason):
         if reason == 2:

@@ -36,6 +36,9 @@ _HW = const(4)               # high-water mark, bytes
 _SIZE = const(5)             # ring size, bytes
 _RX = const(6)               # frames offered to rx_frame (30-bit, wraps)
 _REJ = const(7)              # of those, kept out by the filters (30-bit, wraps)
+_SVB = const(8)              # due(): backlog in bytes worth a Logger.service() call
+_SVT = const(9)              # due(): ticks of the last True (30-bit)
+_SVC_US = const(20000)       # due(): True at least this often (us)
 _MASK = const(0x3FFFFFFF)
 _F_EXT = const(0x01)         # = fmt.F_EXT
 
@@ -54,7 +57,8 @@ class Ring:
         self.size = size
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
-        self.st = array("i", (0, 0, 0, 0, 0, size, 0, 0))   # slots _H .. _REJ above
+        # slots _H .. _SVT above
+        self.st = array("i", (0, 0, 0, 0, 0, size, 0, 0, min(4096, size >> 2), 0))
         self.filters = None          # rx_frame: a Ring filters nothing (Capture may)
         self.drops = [0] * _NKINDS   # pending drops by kind (not yet in an overflow record)
         self.pending = 0             # sum of self.drops (st[_PEND] says whether > 0)
@@ -91,6 +95,12 @@ class Ring:
         st = self.st
         d = st[_H] - st[_T]
         return d if d >= 0 else d + self.size
+
+    def pace(self, nbytes, ticks=0):
+        """due() becomes True once nbytes are waiting (at most a quarter of the ring);
+        ticks: where its 20 ms clock starts."""
+        self.st[_SVB] = min(nbytes, self.size >> 2)
+        self.st[_SVT] = ticks
 
     def reset_high_water(self):
         st = self.st
@@ -292,4 +302,21 @@ def rx_frame(self, ticks: int, chan: int, cid: int, flags: int, dlc: int, data, 
         u += size
     if u > st[_HW]:
         st[_HW] = u
+    return True
+
+
+@micropython.viper
+def due(st, ticks: int) -> bool:
+    """The main loop's test whether Logger.service() has work worth its cost (st: a
+    Ring's st): True when at least st[_SVB] bytes (one block by default) wait in the ring
+    or _SVC_US have passed since the last True. A service call costs as much Python as
+    ~30 received frames (bench/RESULTS.md); per main-loop pass at a full bus that was most
+    of the budget. Flushes and segment rotation happen at most _SVC_US late."""
+    s = ptr32(st)
+    u = s[_H] - s[_T]
+    if u < 0:
+        u += s[_SIZE]
+    if u < s[_SVB] and ((ticks - s[_SVT]) & _MASK) < _SVC_US:
+        return False
+    s[_SVT] = ticks & _MASK
     return True

@@ -15,12 +15,19 @@
 #     (range: from, to; mask: id & mask, mask)
 #   then NB buckets of 3 words: key (id | ext << 29, -1 empty), interval us, last kept
 #     ticks (-1 none); bucket = hash(key) & (NB - 1), linear probing
+# FrameFilter.std (None when the channel has neither filters nor prescalers): one byte per
+# standard id, the scan and the probe done in advance: bit 7 the filters accept it, bits
+# 0-6 its prescaler bucket + 1 (0 none; 127: probe the table). The capture path looks
+# standard ids up there (one load instead of a scan and a probe: issue 14 part 3);
+# accept() keeps the scan, the reference the tests compare the capture path with.
 import micropython
 from micropython import const
 from array import array
 
 _MASK = const(0x3FFFFFFF)     # 30-bit ticks_us period (= clock.MASK)
 _EXTBIT = const(0x20000000)   # prescaler key: id | _EXTBIT for extended ids (< 2**30)
+STD_OK = const(0x80)          # FrameFilter.std: the filters accept this standard id
+STD_PROBE = const(0x7F)       # FrameFilter.std: bucket too high for 7 bits, probe
 NF = const(0)
 DEF = const(1)
 NB = const(2)
@@ -92,6 +99,40 @@ class FrameFilter:
                 h = (h + 1) & (nb - 1)
             t[base + 3 * h] = key
             t[base + 3 * h + 1] = p["min_interval_ms"] * 1000
+        self.std = self._std_table(fl, acc, ps) if nf or m else None
+
+    def _std_table(self, fl, acc, ps):
+        """FrameFilter.std: the filters painted last to first (so the first match wins),
+        each over exactly the ids it matches, then the prescaler buckets."""
+        b = bytearray((0 if acc else STD_OK) for _ in range(0x800))
+        for i in range(len(fl) - 1, -1, -1):
+            f = fl[i]
+            if f["ext"]:
+                continue
+            v = 0 if f["action"] == "reject" else STD_OK
+            if "from" in f:
+                lo = f["from"]
+                hi = min(f["to"], 0x7FF)
+                if lo <= hi:
+                    b[lo:hi + 1] = bytes((v,)) * (hi - lo + 1)
+            else:
+                if f["id"] & f["mask"] & ~0x7FF:
+                    continue            # matches no standard id
+                m = f["mask"] & 0x7FF
+                cid = f["id"] & m
+                free = 0x7FF & ~m
+                sub = free
+                while True:             # every id with (id & m) == cid: subsets of free
+                    b[cid | sub] = v
+                    if sub == 0:
+                        break
+                    sub = (sub - 1) & free
+        for p in ps:
+            if not p["ext"] and p["id"] <= 0x7FF:
+                j = self._slot(p["id"], False)
+                k = (j - HDR - 3 * self.t[NF]) // 3 + 1
+                b[p["id"]] |= k if k < STD_PROBE else STD_PROBE
+        return b
 
     @property
     def n_reject(self):
@@ -135,7 +176,8 @@ class FrameFilter:
 
     @micropython.viper
     def accept(self, cid: int, ext, t: int) -> bool:
-        # the same code as capture._frame's filter part (keep them equal)
+        # capture._frame's filter part for extended ids; for standard ids it reads
+        # FrameFilter.std instead, and the tests check both agree
         ft = ptr32(self.t)
         x = 0
         if ext:

@@ -95,3 +95,30 @@ def test_high_water():
     drain(r)
     assert r.reset_high_water() == 240
     assert r.high_water == 0
+
+
+def test_due_threshold_clock_and_wrap_without_allocation():
+    """ring.due(): True when a block's worth of records waits (wrapped backlog included) or
+    20 ms have passed since it last said True, across the 2**30 ticks wrap; no allocation."""
+    from ring import due
+    r = Ring(32768)
+    r.pace(4096, 0x3FFFFF00)                 # the 20 ms clock starts just before the wrap
+    st = r.st
+    out = [None] * 7
+    micropython.heap_lock()
+    try:
+        out[0] = due(st, 0x3FFFFF00 + 100)   # nothing waits, 100 us
+        st[0] = 4096                         # a block waits
+        out[1] = due(st, 0x3FFFFF00 + 200)   # (restarts the clock)
+        st[1] = 4096                         # drained
+        out[2] = due(st, 0x3FFFFF00 + 300)
+        out[3] = due(st, (0x3FFFFF00 + 200 + 19999) & 0x3FFFFFFF)   # < 20 ms, across the wrap
+        out[4] = due(st, (0x3FFFFF00 + 200 + 20000) & 0x3FFFFFFF)   # 20 ms
+        st[0] = 100
+        st[1] = 30000                        # wrapped backlog 2,868 bytes < 4096
+        out[5] = due(st, 20044)
+        st[1] = 100 + 32768 - 4096           # wrapped backlog exactly 4096
+        out[6] = due(st, 20045)
+    finally:
+        micropython.heap_unlock()
+    assert out == [False, True, False, False, True, False, True], out

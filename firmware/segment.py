@@ -35,11 +35,17 @@ def next_boot(root):
             except ValueError:
                 pass
     n += 1
-    tmp = root + "/BOOTCNT.tmp"
+    # Rewritten in place (one sector; same length), never through a renamed temporary: a
+    # FAT rename cut halfway leaves two names on one cluster chain (swap.py's header), and
+    # a torn counter costs nothing here (the segment names above still carry the count).
+    path = root + "/BOOTCNT"
     try:
-        with open(tmp, "w") as f:
-            f.write("%d\n" % n)
-        os.rename(tmp, root + "/BOOTCNT")
+        try:
+            f = open(path, "r+b")
+        except OSError:
+            f = open(path, "wb")
+        with f:
+            f.write(b"%010d\n" % n)
     except OSError:
         pass            # card full or read-only: the segment names still carry the count
     return n

@@ -10,7 +10,8 @@
 # (UBX NAV-PVT -> App._fix/_sync -> Logger.log_fix/log_sync) once the RTC is set (the first
 # GNSS date sets it, allocating once). gc.mem_alloc() is sampled around every main-loop
 # pass. The harness itself keeps every value a small int (time as 30-bit ticks + counts).
-# Prints one line "@@{json}" with the counts.
+# Prints one line "@@{json}" with the counts. tests/fw/soak_run.py imports this module
+# (SimHal, Feed) for the 24-hour soak.
 import gc
 import json
 import struct
@@ -18,14 +19,7 @@ import sys
 
 import micropython
 
-fw, cfg_path, card, hours, fps, pass_ms = sys.argv[1:7]
-sys.path.insert(0, fw)
-from app import App  # noqa: E402
-
 MASK = 0x3FFFFFFF
-PASS_US = int(pass_ms) * 1000
-FPS = int(fps)
-PASSES = int(float(hours) * 3600000) // int(pass_ms)
 START = MASK + 1 - 30000000          # the first wrap 30 s in: 3 h then cross 11 of them
 # (channel, id, ext): a recce mix for config.example.json; 0x0C1 and 0x18FEF100 are
 # prescaled, 0x7xx and 0x18DAxxxx rejected on channel 0, channel 1 keeps 0x7E8..0x7EF
@@ -41,11 +35,22 @@ def add(t, us):
     return us - (MASK - t) - 1
 
 
+def used_kib(root):
+    """KiB the files directly in root take (what a card's statvfs would count)."""
+    import os
+    n = 0
+    for name in os.listdir(root):
+        n += (os.stat(root + "/" + name)[6] + 1023) >> 10
+    return n
+
+
 class SimHal:
     """The HAL contract (docs/FIRMWARE.md) with simulated time, CAN and a UBX receiver."""
 
-    def __init__(self, root):
+    def __init__(self, root, pass_us, card_kib=0):
         self.root = root
+        self.pass_us = pass_us
+        self.card_kib = card_kib        # 0: a 30 GB card; else its size (free = size - files)
         self.t = START                  # current ticks (30 bits)
         self.t_prev = START
         self.wraps = 0
@@ -81,7 +86,7 @@ class SimHal:
         if not n:
             return 0
         a0 = gc.mem_alloc()             # (a heap walk: once a poll, not per frame)
-        sp = PASS_US // n
+        sp = self.pass_us // n
         ids = IDS
         d = self.data
         k = self.k
@@ -89,6 +94,8 @@ class SimHal:
             ch, cid, ext = ids[k % 12]
             d[0] = k & 255
             d[1] = (k >> 8) & 255
+            d[2] = (k >> 16) & 255      # the frame's number: the soak checks its order
+            d[3] = k >> 24
             d[7] = i
             t = add(self.t_prev, (i + 1) * sp)
             micropython.heap_lock()
@@ -127,7 +134,9 @@ class SimHal:
         return self.root
 
     def free_kib(self):
-        return 30000000                 # 30 GB card, a small int
+        if not self.card_kib:
+            return 30000000             # 30 GB card, a small int
+        return self.card_kib - used_kib(self.root)
 
     def supply_mv(self):
         return 13800
@@ -157,10 +166,10 @@ class SimHal:
         pass
 
 
-def pvt_msg(b, itow, h, mi, s, nano, lon, lat, hmsl, speed, head):
-    """Write one 100-byte UBX NAV-PVT (3D fix, 2026-05-04) into b, checksum included."""
+def pvt_msg(b, itow, h, mi, s, nano, lon, lat, hmsl, speed, head, day=4):
+    """Write one 100-byte UBX NAV-PVT (3D fix, 2026-05-day) into b, checksum included."""
     struct.pack_into("<BBBBHIHBBBBBBIiBBBBiiii", b, 0, 0xB5, 0x62, 0x01, 0x07, 92, itow,
-                     2026, 5, 4, h, mi, s, 0x07, 25, nano, 3, 0x01, 0, 12, lon, lat,
+                     2026, 5, day, h, mi, s, 0x07, 25, nano, 3, 0x01, 0, 12, lon, lat,
                      hmsl + 40000, hmsl)
     struct.pack_into("<IIiiiiiIIHH", b, 46, 900, 1500, 0, 0, 0, speed, head, 80, 50, 85, 0)
     # payload 80..91 (reserved, headVeh, magDec, magAcc): zero; then the checksum
@@ -198,79 +207,115 @@ class LockedGnss:
         self.p.flush()
 
 
-def main():
-    hal = SimHal(card)
-    app = App(hal, cfg_path, card + "/config.last.json")
-    parser = app.gnss
-    gl = LockedGnss(parser, app)
-    app.gnss = gl
-    rate = app.cfg["gnss"]["rate_hz"]
-    epoch_us = 1000000 // rate
-    frame_acc = 0                       # frames owed, in 1/1000
-    gnss_due = 0                        # us until the next epoch
-    utc_ms = 6 * 3600000                # 06:00:00.000 UTC, Monday 2026-05-04
-    lon = 467000000                     # 46.7 E, 24.5 N (both below 2**30 in 1e-7 deg)
-    lat = 245000000
-    epochs = 0
-    samples = 0
-    gcs = 0
-    tot = 0
-    kind_n = [0, 0, 0]
-    kind_max = [0, 0, 0]
-    log = app.log
-    hist = [0] * 8                      # passes allocating 0, <=16, <=32, ... <=1024, more bytes
-    gc.collect()
-    for _ in range(PASSES):
-        hal.advance(PASS_US)
-        frame_acc += FPS * PASS_US // 1000
-        hal.due = frame_acc // 1000
-        frame_acc -= hal.due * 1000
-        gnss_due -= PASS_US
-        if gnss_due <= 0:
-            gnss_due += epoch_us
-            utc_ms += epoch_us // 1000
-            s = utc_ms // 1000
-            lon += 37
-            lat -= 11
-            pvt_msg(hal.pvt, 86400000 + utc_ms + 18000, s // 3600, s // 60 % 60, s % 60,
-                    (utc_ms % 1000) * 1000000, lon, lat, 412000, 1850, 12345678)
+class Feed:
+    """The vehicle: one main-loop pass per pass_us of simulated time, fps CAN frames/s
+    spread over each pass, one UBX NAV-PVT per GNSS epoch; gc.mem_alloc() around each
+    App.step(), counted by pass kind (no block written / block(s) written / segment
+    opened)."""
+
+    def __init__(self, cfg_path, card, fps, pass_us, card_kib=0):
+        from app import App
+        self.hal = hal = SimHal(card, pass_us, card_kib)
+        self.app = app = App(hal, cfg_path, card + "/config.last.json")
+        self.parser = app.gnss
+        self.gl = LockedGnss(self.parser, app)
+        app.gnss = self.gl
+        self.fps = fps
+        self.pass_us = pass_us
+        self.epoch_us = 1000000 // app.cfg["gnss"]["rate_hz"]
+        self.frame_acc = 0              # frames owed, in 1/1000
+        self.gnss_due = 0               # us until the next epoch
+        self.utc_ms = 6 * 3600000       # 06:00:00.000 UTC, Monday 2026-05-04
+        self.day = 4
+        self.lon = 467000000            # 46.7 E, 24.5 N (both below 2**30 in 1e-7 deg)
+        self.lat = 245000000
+        self.passes = 0
+        self.epochs = 0
+        self.samples = 0
+        self.gcs = 0
+        self.tot = 0
+        self.kind_n = [0, 0, 0]
+        self.kind_max = [0, 0, 0]
+        self.hist = [0] * 8             # passes allocating 0, <=16, <=32, ... <=1024, more B
+
+    def step(self):
+        """One main-loop pass of vehicle time."""
+        hal = self.hal
+        log = self.app.log
+        hal.advance(self.pass_us)
+        self.frame_acc += self.fps * self.pass_us // 1000
+        hal.due = self.frame_acc // 1000
+        self.frame_acc -= hal.due * 1000
+        self.gnss_due -= self.pass_us
+        if self.gnss_due <= 0:
+            self.gnss_due += self.epoch_us
+            self.utc_ms += self.epoch_us // 1000
+            if self.utc_ms >= 86400000:  # midnight (the 24-hour soak): the next day
+                self.utc_ms -= 86400000
+                self.day += 1
+            u = self.utc_ms
+            s = u // 1000
+            self.lon += 37
+            self.lat -= 11
+            # iTOW: ms of the GPS week (from Sunday), leap seconds 18 s; a small int
+            pvt_msg(hal.pvt, (self.day - 3) * 86400000 + u + 18000, s // 3600,
+                    s // 60 % 60, s % 60, (u % 1000) * 1000000, self.lon, self.lat, 412000,
+                    1850, 12345678, self.day)
             hal.gbuf_n = 100
-            epochs += 1
+            self.epochs += 1
+        self.passes += 1
         b0 = log.blocks_written
         s0 = log.seg.seg
         a0 = gc.mem_alloc()
-        app.step()
+        self.app.step()
         d = gc.mem_alloc() - a0
         if d < 0:                       # a collection ran inside the pass: no sample
-            gcs += 1
-            continue
-        samples += 1
-        tot += d
+            self.gcs += 1
+            return
+        self.samples += 1
+        self.tot += d
         # pass kinds: 0 no block written, 1 block(s) written, 2 a segment file opened
         c = 2 if log.seg.seg != s0 else (1 if log.blocks_written != b0 else 0)
-        kind_n[c] += 1
-        if d > kind_max[c]:
-            kind_max[c] = d
+        self.kind_n[c] += 1
+        if d > self.kind_max[c]:
+            self.kind_max[c] = d
         j = 0
         if d:
             j = 1
             while j < 7 and d > (8 << j):
                 j += 1
-        hist[j] += 1
-    app.close()
-    c = app.cap
-    r = app.log.ring
-    print("@@" + json.dumps({
-        "passes": PASSES, "samples": samples, "gc_in_pass": gcs, "alloc_total": tot,
-        "alloc_max": max(kind_max), "hist": hist,
-        "kind_n": kind_n, "kind_max": kind_max, "wraps": hal.wraps, "frames": hal.k,
-        "frames_locked": hal.frames_locked, "alloc_in_lock": hal.alloc_in_lock,
-        "rx": c.rx, "rejected": c.rejected, "drops": r.drops_total,
-        "epochs": epochs, "gnss_locked": gl.locked, "gnss": parser.counters(),
-        "gnss_last_error": repr(parser.last_error),
-        "blocks": app.log.blocks_written, "errors": app.errors, "last_error": app.last_error,
-        "sim_s": PASSES * PASS_US // 1000000, "maxsize": sys.maxsize,
-        "mem_free": gc.mem_free()}))
+        self.hist[j] += 1
+
+    def result(self):
+        """The counts, once the app is closed."""
+        app = self.app
+        hal = self.hal
+        c = app.cap
+        return {
+            "passes": self.passes, "samples": self.samples, "gc_in_pass": self.gcs,
+            "alloc_total": self.tot, "alloc_max": max(self.kind_max), "hist": self.hist,
+            "kind_n": self.kind_n, "kind_max": self.kind_max, "wraps": hal.wraps,
+            "frames": hal.k, "frames_locked": hal.frames_locked,
+            "alloc_in_lock": hal.alloc_in_lock, "rx": c.rx, "rejected": c.rejected,
+            "drops": app.log.ring.drops_total, "epochs": self.epochs,
+            "gnss_locked": self.gl.locked, "gnss": self.parser.counters(),
+            "gnss_last_error": repr(self.parser.last_error),
+            "blocks": app.log.blocks_written, "errors": app.errors,
+            "last_error": app.last_error, "sim_s": self.passes * self.pass_us // 1000000,
+            "maxsize": sys.maxsize, "mem_free": gc.mem_free()}
 
 
-main()
+def main():
+    fw, cfg_path, card, hours, fps, pass_ms = sys.argv[1:7]
+    sys.path.insert(0, fw)
+    pass_us = int(pass_ms) * 1000
+    feed = Feed(cfg_path, card, int(fps), pass_us)
+    gc.collect()
+    for _ in range(int(float(hours) * 3600000) // int(pass_ms)):
+        feed.step()
+    feed.app.close()
+    print("@@" + json.dumps(feed.result()))
+
+
+if __name__ == "__main__":
+    main()

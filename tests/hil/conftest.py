@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SOLO_FILES = {"test_replay_vcan.py"}           # timing-critical: a guest alone, phase 2
 SECOND_GUEST = ("test_capture.py", "test_power_cut.py", "test_broken_firmware.py",
-                "[gnss_outage]", "[card_full_stop]", "[card_full_overwrite]")
+                "test_listen_only.py", "[gnss_outage]", "[card_full_stop]", "[card_full_overwrite]")
 _CHOICE: list[str] = []                         # the runner's line, for the summary
 
 

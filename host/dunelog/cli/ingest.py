@@ -14,9 +14,9 @@ import os
 import sys
 from typing import Any, Callable
 
-from ..card.dump import Dump
+from ..card.dump import Segment, order_segments
 from ..tech.board import BoardError
-from ..tech.ingest import IngestError, IngestReport, format_report, ingest
+from ..tech.ingest import IngestError, IngestReport, card_files, format_report, ingest
 from ..tech.pull import pull
 from ._common import (
     EXIT_PROBLEMS,
@@ -83,9 +83,11 @@ class _FileProgress:
 
 
 def _card_files(card: str) -> list[tuple[str, int]]:
-    """(path, size) of the card's segment files, in the order ingest copies them."""
+    """(path, size) of the card's segment files, in the order ingest copies them (only
+    regular files: a FIFO or device on the card is never opened)."""
     try:
-        return [(s.path, s.size) for s in Dump(card).segments]
+        return [(s.path, s.size) for s in
+                order_segments([Segment.probe(p) for p in card_files(card)[0]])]
     except OSError:
         return []
 
@@ -93,14 +95,19 @@ def _card_files(card: str) -> list[tuple[str, int]]:
 def _finish(rep: IngestReport, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"ok": rep.ok, "seconds": rep.seconds, "bytes_copied": rep.bytes_copied,
+                          "archive_full": rep.full,
+                          "skipped": [{"path": p, "why": w} for p, w in rep.skipped],
                           "vehicles": {k: vars(v) for k, v in rep.vehicles.items()},
                           "files": [dict(vars(f), torn=f.torn) for f in rep.files]}, indent=2))
     else:
         sys.stdout.write(format_report(rep))
+    if rep.full:
+        error(rep.full)                        # the one line that matters, on stderr too
     if not rep.ok:
         return 1                               # a file could not be archived
-    # archived, but a card file is damaged (archived as it is): say so in the status
-    return EXIT_PROBLEMS if any(f.problems for f in rep.files) else 0
+    # archived, but a card file is damaged (archived as it is) or an entry of the card was
+    # not a file (skipped): say so in the status
+    return EXIT_PROBLEMS if rep.skipped or any(f.problems for f in rep.files) else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -6,10 +6,12 @@ test fails. Where no runner can run, that item fails with one line saying what i
 and what installs it: an environment failure, reported as such, never a silent skip."""
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -107,9 +109,24 @@ class GuestBatch(pytest.Item):
         faults: list[str] = []
 
         def guest(ids: list[str]) -> None:
-            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *ids]
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"]
             try:
-                results.append(vcan.run_in(self.kind, cmd, ROOT, timeout=1700))
+                rc, out = vcan.run_in(self.kind, cmd + ids, ROOT, timeout=1700)
+                if rc >= 128:
+                    # the guest's pytest killed by a signal (rc 137 seen in CI runs, not
+                    # reproduced alone; the guest's dmesg follows its output): not a test
+                    # result. The tests it did not pass run once more in a fresh guest,
+                    # and both outputs are shown.
+                    done = set(re.findall(r"^PASSED (\S+)", out, re.M))
+                    again = [n for n in ids if n not in done]
+                    rc2, out2 = vcan.run_in(self.kind, cmd + again, ROOT, timeout=1700)
+                    out = (f"{out}\n--- the guest's pytest ended by signal {rc - 128}; "
+                           f"{len(again)} test(s) run again in a fresh guest ---\n{out2}")
+                    warnings.warn(f"HIL: the {self.kind} guest's pytest was killed by signal "
+                                  f"{rc - 128}; {len(again)} test(s) ran again (rc {rc2}); "
+                                  f"its dmesg is in out/hil-{self.kind}.log", stacklevel=1)
+                    rc = rc2
+                results.append((rc, out))
             except EnvFault as e:
                 faults.append(str(e))
 

@@ -290,7 +290,13 @@ def _val(node, v, path, errs, idx):
             x = _val(sub, v[key], p, errs, idx) if key in v else _default(sub, p, errs, idx)
             if x is not _BAD and x is not ABSENT:
                 out[key] = x
-        for key in sorted(v):
+        names = []
+        for key in v:
+            if type(key) is str:
+                names.append(key)
+            else:                               # MicroPython's json reads {1: 2}
+                errs.append("%s: key %s is not a string" % (path or "config", _show(key)))
+        for key in sorted(names):
             if key[:1] != "_":                  # "_comment" etc.: ignored
                 for f in fields:
                     if f[0] == key:

@@ -12,10 +12,11 @@ raises.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from .problems import Problem, ProblemLog
 
 __all__ = [
     "SegmentHeader", "parse_segment_header", "read_segment_header", "BlockChunk",
-    "SegmentScanner", "DEFAULT_CHUNK_SIZE", "find_first_block",
+    "SegmentScanner", "DEFAULT_CHUNK_SIZE", "find_first_block", "read_upto",
 ]
 
 DEFAULT_CHUNK_SIZE = 4 << 20
@@ -42,6 +43,19 @@ _HDR = struct.Struct("<4sBBHHHIIIQ")
 _SEG = struct.Struct("<4sBBHIIIIQII24s32s")
 _U32 = struct.Struct("<I")
 _crc32 = zlib.crc32
+
+
+def read_upto(f: BinaryIO, n: int) -> bytes:
+    """``f.read(n)`` without allocating ``n`` bytes for a smaller regular file
+    (``read(n)`` sizes its buffer by ``n``: 8 MiB for a 1 KiB file). One byte more than
+    the file holds is asked for, so a file that grew is still read on."""
+    try:
+        st = os.fstat(f.fileno())
+        if stat.S_ISREG(st.st_mode):
+            n = min(n, max(st.st_size - f.tell(), 0) + 1)
+    except (OSError, AttributeError, ValueError):
+        pass                                  # not a plain file: read as asked
+    return f.read(n)
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,7 @@ def read_segment_header(path: str | os.PathLike[str]) -> tuple[SegmentHeader | N
     """Read and parse the segment header of the file at ``path``."""
     try:
         with open(path, "rb") as f:
-            data = f.read(1 << MAX_BLOCK_SHIFT)
+            data = read_upto(f, 1 << MAX_BLOCK_SHIFT)
     except OSError as e:
         return None, f"cannot read: {e}"
     return parse_segment_header(data)
@@ -435,7 +449,7 @@ class SegmentScanner:
             try:
                 self.size = os.fstat(f.fileno()).st_size
                 first = max(self.chunk_size, 1 << MAX_BLOCK_SHIFT)
-                buf = f.read(first)
+                buf = read_upto(f, first)
                 eof = len(buf) < first
                 base = 0
                 pos = self._header(buf)
@@ -457,7 +471,7 @@ class SegmentScanner:
                     if eof:
                         self._finish(buf, base)
                         break
-                    data = f.read(self.chunk_size)
+                    data = read_upto(f, self.chunk_size)
                     eof = len(data) < self.chunk_size
                     buf = buf[npos:] + data
                     base += npos

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Collection, Iterator
 
 import numpy as np
@@ -32,12 +32,12 @@ from .blocks import (
     find_first_block,
     parse_segment_header,
     read_segment_header,
+    read_upto,
 )
 from .bulk import DecodedChunk, decode_chunk, gnss_fixes, gnss_records
 from .format import BLOCK_FLAG_LAST, CAN_EXT, REC_OVERFLOW, REC_SESSION, REC_TIMESYNC
 from .problems import Problem, ProblemLog
 from .records import (
-    EPOCH,
     AnyRecord,
     CanFrame,
     MalformedRecord,
@@ -113,7 +113,7 @@ class Segment:
                        hdr.first_seq)
         try:
             with open(path, "rb") as f:
-                head = f.read(_PROBE_BYTES)
+                head = read_upto(f, _PROBE_BYTES)
         except OSError:
             head = b""
         return cls.from_head(path, size, head, err)
@@ -335,9 +335,9 @@ class Dump:
             b = stats.boots.get((lg, bt))
             tb = stats.timebases.get(lg)
             if b is not None and b.first_us is not None and tb is not None:
-                u = tb.utc_us(bt, b.first_us)
-                if u is not None:
-                    date = (EPOCH + timedelta(microseconds=u)).strftime("%Y-%m-%d")
+                when = tb.utc(bt, b.first_us)
+                if when is not None:
+                    date = when.strftime("%Y-%m-%d")
             out[(lg, bt)] = BootIdentity(lg, bt, vehicle, date)
         return out
 
@@ -640,7 +640,8 @@ def _collect_ids(bst: BootStats, dec: DecodedChunk, bt: int) -> None:
         if arr.size:
             m = arr["boot"] == bt
             a = arr if m.all() else arr[m]
-            parts.append((can_key(a["channel"], a["flags"], a["id"]), a["time_us"]))
+            if a.size:              # a chunk of two boots may hold no frame of this one
+                parts.append((can_key(a["channel"], a["flags"], a["id"]), a["time_us"]))
     if not parts:
         return
     keys = np.concatenate([k for k, _ in parts])

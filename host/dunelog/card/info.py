@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Sequence
 
 from .dump import Dump
 from .format import RECORD_NAMES
-from .records import EPOCH
+from .records import utc_datetime
 
 __all__ = ["dump_info", "format_info", "type_name"]
 
@@ -18,9 +17,8 @@ def type_name(t: int) -> str:
 
 
 def _iso(us: int | None) -> str | None:
-    if us is None:
-        return None
-    return (EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
+    t = None if us is None else utc_datetime(us)
+    return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
 def dump_info(dump: Dump) -> dict[str, Any]:

@@ -33,10 +33,19 @@ from .format import (
 
 __all__ = [
     "CanFrame", "GnssFix", "TimeSync", "Event", "Status", "Overflow", "SessionStart",
-    "UnknownRecord", "AnyRecord", "decode_record", "MalformedRecord", "EPOCH",
+    "UnknownRecord", "AnyRecord", "decode_record", "MalformedRecord", "EPOCH", "utc_datetime",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def utc_datetime(epoch_us: int) -> datetime | None:
+    """``epoch_us`` (microseconds since 1970) as an aware datetime; None outside the years
+    1..9999 that datetime holds (a damaged record's 64-bit time is seldom inside)."""
+    try:
+        return EPOCH + timedelta(microseconds=epoch_us)
+    except OverflowError:
+        return None
 
 
 def _utc(days: int, ms: int, us: int = 0) -> datetime:

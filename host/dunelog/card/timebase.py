@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
-from .records import EPOCH, TimeSync
+from .records import TimeSync, utc_datetime
 
 __all__ = ["TimeBase"]
 
@@ -65,9 +65,10 @@ class TimeBase:
         return utcs[i] + (time_us - times[i])
 
     def utc(self, boot: int, time_us: int) -> datetime | None:
-        """UTC at ``time_us`` of ``boot`` as an aware datetime, or None."""
+        """UTC at ``time_us`` of ``boot`` as an aware datetime, or None (also when out of
+        datetime's range)."""
         u = self.utc_us(boot, time_us)
-        return None if u is None else EPOCH + timedelta(microseconds=u)
+        return None if u is None else utc_datetime(u)
 
     def utc_us_array(self, boot: int, time_us: np.ndarray) -> np.ndarray | None:
         """Vectorised :meth:`utc_us` for one boot (int64 array), or None."""

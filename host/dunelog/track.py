@@ -30,10 +30,10 @@ import os
 import xml.etree.ElementTree as ET
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
-from .card.records import EPOCH, Event, GnssFix, TimeSync
+from .card.records import Event, GnssFix, TimeSync, utc_datetime
 from .card.timebase import TimeBase
 
 __all__ = [
@@ -252,7 +252,7 @@ def track_from_records(records: Iterable, gap_s: float = 2.0, *, name: str = "du
 
     def utc_of(boot: int, time_us: int) -> datetime | None:
         u = tb.utc_us(boot, time_us)
-        return None if u is None else EPOCH + timedelta(microseconds=u)
+        return None if u is None else utc_datetime(u)
 
     track = Track(gap_s=gap_s, name=name, excluded_fixes=excluded)
     seg: list[TrackPoint] = []

@@ -169,12 +169,9 @@ def test_config_validator_slice(tmp_path):
 
 #: DBC crashes found by the campaign and not fixed yet (the decoder is not this test's):
 #: strict, so a fix shows up as XPASS and the entry must go
-DBC_OPEN = {
-    "dbc-scale-too-big-for-int64.dbc": "an integer scale of -1e308: np.int64(scale) raises "
-                                       "OverflowError in decode/vector.py",
-    "dbc-signal-length-2-31-bits.dbc": "a signal of 2**31 bits: cantools allocates ~23 GB; "
-                                       "under a 2 GiB limit the error says only 'DBC: \"\"'",
-}
+#: DBC regressions still failing (name -> why): a fix turns its strict xfail into XPASS;
+#: then its entry goes
+DBC_OPEN: dict[str, str] = {}
 
 
 def _limit_memory() -> None:

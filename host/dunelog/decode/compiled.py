@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,7 +75,9 @@ def compile_signal(sig) -> CompiledSignal:
     if sig.choices:
         choices = {int(k): str(v) for k, v in sig.choices.items()}
     scale, offset = _num(sig.scale), _num(sig.offset)
-    integer_out = (not sig.is_float and isinstance(scale, int) and isinstance(offset, int))
+    # integer arithmetic only where scale and offset are int64s (a DBC may say 1e308)
+    integer_out = (not sig.is_float and isinstance(scale, int) and isinstance(offset, int)
+                   and -_I64 <= scale < _I64 and -_I64 <= offset < _I64)
     col = sig.name + "_" if sig.name in RESERVED else sig.name
     cs = CompiledSignal(sig.name, col, sig.start, sig.length, sig.byte_order == "little_endian",
                         bool(sig.is_signed), bool(sig.is_float), scale, offset, integer_out,
@@ -147,9 +150,30 @@ def compile_message(msg) -> CompiledMessage:
     return cm
 
 
+_I64 = 1 << 63
+#: no CAN (FD) frame carries a longer signal: 64 bytes
+MAX_SIGNAL_BITS = 512
+_SG_LENGTH = re.compile(rb"^\s*SG_\s+(\S+).*?:\s*\d+\|(\d+)@", re.M)
+
+
+def _check_signal_lengths(path: str) -> None:
+    """A DBC signal longer than any frame makes cantools allocate for its length (2**31
+    bits: ~23 GB) before it fails: refuse it first, naming the line."""
+    with open(path, "rb") as f:
+        text = f.read()
+    for m in _SG_LENGTH.finditer(text):
+        if int(m.group(2)) > MAX_SIGNAL_BITS:
+            line = text.count(b"\n", 0, m.start()) + 1
+            raise ValueError(f"line {line}: signal {m.group(1).decode(errors='replace')} is "
+                             f"{int(m.group(2))} bits long; a CAN FD frame holds at most "
+                             f"{MAX_SIGNAL_BITS}")
+
+
 def load_database(path: str | os.PathLike[str]):
     """Load a DBC/ARXML/KCD/SYM file with cantools (strict first, then lenient)."""
     import cantools
+    if os.fspath(path).lower().endswith(".dbc"):
+        _check_signal_lengths(os.fspath(path))
     try:
         return cantools.database.load_file(os.fspath(path))
     except Exception:  # noqa: BLE001 - any strict-mode complaint: retry leniently

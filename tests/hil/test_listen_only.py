@@ -5,8 +5,8 @@ must be one the stimulus sent (the DUT's own socket would show up as an extra fr
 Shown for the default config (listen-only) and for ``listen_only: false`` without OBD (a
 normal node with nothing of its own to send). A firmware copy whose HAL writes one frame
 to its socket is caught: the check can fail. OBD polling (``listen_only: false`` and
-``obd.enabled``), the one configured way to transmit, is not implemented in the firmware
-(docs/CONFIG.md describes it): that test is a strict xfail until it is."""
+``obd.enabled``), reserved as the one configured way to transmit, is not implemented yet
+(docs/CONFIG.md says so)."""
 from __future__ import annotations
 
 import shutil
@@ -135,13 +135,3 @@ def test_a_transmitting_hal_is_caught(board: Path, tmp_path: Path) -> None:
     sent, seen, _ = run(board, {}, firmware=fw)
     assert extra(sent, seen) == [(0x7DF, False, False, False,
                                   b"\x02\x01\x0c\x00\x00\x00\x00\x00")]
-
-
-@pytest.mark.xfail(strict=True, reason="OBD polling is not implemented in the firmware: "
-                   "no code sends the mode 01 requests docs/CONFIG.md describes")
-def test_obd_enabled_sends_requests(board: Path) -> None:
-    cfg = {"can": [{"channel": 0, "listen_only": False,
-                    "obd": {"enabled": True, "pids": [12, 13], "interval_ms": 100}}]}
-    sent, seen, _ = run(board, cfg)
-    req = [k for k in extra(sent, seen) if k[0] == 0x7DF]
-    assert req, "no OBD request on the bus"

@@ -4,7 +4,7 @@
                                    [--variants plain,filter] [--check] [--calibrate DIR]
                                    [--i386 PATH] [--no-baseline] [--before REV]
 
-Runs bench/fw_path.py (receive -> Capture.frame -> ring -> block -> segment file, with
+Runs bench/fw_path.py (receive -> capture path (cap.fn) -> ring -> block -> segment file, with
 log.service() every --batch frames) under ``valgrind --tool=callgrind`` with N and 11*N
 frames and takes (I(11N) - I(N)) / 10N as instructions per frame: start-up (CPython's and
 MicroPython's), imports and the Logger's set-up cancel out.
@@ -30,9 +30,9 @@ The ESP32 conversion factors were anchored on x64 counts; the i386 percentages u
 same factors and are shown for comparison only.
 
 --before REV
-          also measures the whole firmware/ of REV (git archive) as its main loop ran it:
-          log.service() after every pass (fw_path.py BATCH 0), under x64 and i386: the
-          "before" of a change, in the same run
+          also measures the whole firmware/ of REV (git archive) as its main loop ran it
+          (log.service() when ring.due() if REV has it, else after every pass: fw_path.py
+          BATCH 0), under x64 and i386: the "before" of a change, in the same run
 --check   also runs every variant once without valgrind for baseline and current and
           compares the card files byte for byte (plus the 'stress' variant: full ring,
           drops, overflow records, CAN FD, wraps; all under heap_lock)
@@ -252,7 +252,8 @@ def main() -> None:
         print(f"# MicroPython: {' '.join(mp)}" + ("  (tracing children)" if trace else ""))
         print(f"# i386 MicroPython: {m32[0] if m32 else 'none found (--i386 PATH)'}")
         print(f"# N = {args.n} and {11 * args.n} frames, {args.batch} frames per main-loop "
-              f"pass (current: service() when ring.due(); before/baseline: every pass), "
+              f"pass (current, and before if it has ring.due(): service() when due; "
+              f"otherwise every pass), "
               f"baseline = {args.baseline_rev}:firmware/{{{','.join(OPTIMISED)}}}"
               + (f", before = {args.before}:firmware/" if args.before else ""))
         if args.check:
@@ -271,7 +272,10 @@ def main() -> None:
             if iname == "x64" and not args.no_baseline:
                 trees.insert(0, ("baseline", base, 0))
             if args.before:
-                trees.insert(0, ("before", before, 0))
+                # a firmware with ring.due() is driven as the app drives it (service when
+                # due); an older one as its main loop ran it (service every pass)
+                paced = "def due(" in (before / "ring.py").read_text()
+                trees.insert(0, ("before", before, args.batch if paced else 0))
             for name, fw, batch in trees:
                 for v in variants:
                     ipf, line = per_frame(cmd, tr, fw, v, args.n, batch, tmp)

@@ -24,8 +24,11 @@
 # what app.App.step does: `if ring.due(st, ticks()): log.service()` (a block's worth
 # waiting or 20 ms passed; before issue 14 part 3 the app called service() every pass:
 # BATCH=0 means that); log.close() at the end. The driver calls the capture path as the
-# HALs do: fr(cap, ...) with fr = type(cap).frame taken at can_open (no method lookup per
-# frame). Prints one line: "frames N logged L rejected R drops D blocks B".
+# HALs do: fr(wa, ticks, chan, id, flags, dlc, n, cap) with fr, wa = cap.fn, cap.wa
+# taken and the receive buffer registered at can_open (hal_common.rx_entry; the data is
+# at the start of that buffer, as a real driver's recv leaves it); a firmware before that
+# (--before) is called fr(cap, ..., data, n, fd) with fr = type(cap).frame. Prints one
+# line: "frames N logged L rejected R drops D blocks B".
 import sys
 
 import micropython
@@ -73,7 +76,7 @@ def main():
     t0 = 0x3FF00000                      # ~1 s before the 2**30 wrap
     clk = Ticks(t0)
     view = memoryview(bytearray(b"\x11\x22\x33\x44\x55\x66\x77\x88"))
-    log = cap = fr = due = rst = None
+    log = cap = fr = w = due = rst = None
     if variant != "harness":
         from capture import Capture
         from logger import Logger
@@ -90,7 +93,11 @@ def main():
             assert not errs, errs
             filters = config.frame_filters(cfg)
         cap = Capture(log.ring, filters)
-        fr = type(cap).frame             # as a HAL's can_open takes it
+        if hasattr(cap, "fn"):           # as a HAL's can_open takes it (hal_common.rx_entry)
+            cap.rx_buffer(0, view)       # the driver's receive buffer (its address is fixed)
+            fr, w = cap.fn, cap.wa
+        else:                            # firmware before issue 14 part 3 round 2 (--before)
+            fr = type(cap).frame
         if not EVERY:
             rst = log.ring.st
             log.ring.pace(log.enc.bs, t0)    # as app.App does
@@ -105,18 +112,35 @@ def main():
     left = N
     lock = micropython.heap_lock
     unlock = micropython.heap_unlock
+    # three copies of the inner loop that differ only in the call: the harness (no call)
+    # runs exactly the driver's own bytecode
     while left > 0:
         b = BATCH if left > BATCH else left
         left -= b
         lock()
-        while b:
-            if fr is not None:         # harness: the loop alone
+        if w is not None:                # fr(wa, ..., cap): the HALs' call
+            while b:
+                fr(w, t, 0, ids[k], ext[k], 8, 8, cap)
+                k += 1
+                if k == nid:
+                    k = 0
+                t = t - _BACK if t >= _BACK else t + 125     # (t + 125) & _MASK, no big int
+                b -= 1
+        elif fr is not None:             # fr(cap, ...): the call before
+            while b:
                 fr(cap, t, 0, ids[k], ext[k], 8, view, 8, False)
-            k += 1
-            if k == nid:
-                k = 0
-            t = t - _BACK if t >= _BACK else t + 125     # (t + 125) & _MASK, no big int
-            b -= 1
+                k += 1
+                if k == nid:
+                    k = 0
+                t = t - _BACK if t >= _BACK else t + 125
+                b -= 1
+        else:                            # harness: the loop alone
+            while b:
+                k += 1
+                if k == nid:
+                    k = 0
+                t = t - _BACK if t >= _BACK else t + 125
+                b -= 1
         unlock()
         clk.t = t
         if log is not None and (EVERY or due(rst, clk())):

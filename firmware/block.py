@@ -62,20 +62,22 @@ def _fill(rst, rbuf, est, blk) -> int:
         lim = size
         if h > t:
             lim = h
+        lim >>= 2                                # in words
         base = es[_BASE]
         last = es[_LAST]
         pos = es[_POS]
         w = t >> 2                               # record's first word in the ring
         sl = (bs4 >> 1) - cnt - 1                # its slot table entry (u16 index)
         dw = (pos >> 2) - w                      # ring word -> block word
+        bp = ptr32(uint(bk) + uint(dw << 2))     # bp[k] = the block's word for ring word k
         full = False
-        while (w << 2) < lim:
+        while w < lim:
             hd = rb[w]
             typ = hd & 0xFF
             if typ == 0:
                 break
             ln = (hd >> 8) & 0xFF
-            q = (w << 2) + (dw << 2)             # where this record lands
+            q = (w + dw) << 2                    # where this record lands
             if q + ln > (sl << 1):               # would reach the slot table
                 full = True
                 break
@@ -89,17 +91,20 @@ def _fill(rst, rbuf, est, blk) -> int:
             if d < last:
                 d = last                         # keep record times non-decreasing
             last = d
-            bk[w + dw] = hd
-            bk[w + dw + 1] = d
+            bp[w] = hd
+            bp[w + 1] = d
             e = w + (ln >> 2)
             k = w + 2
             if typ == _T_OVERFLOW:               # drop ticks -> "us before this record"
-                bk[k + dw] = (tk - rb[k]) & _MASK          # first drop
-                bk[k + dw + 1] = (tk - rb[k + 1]) & _MASK  # last drop
+                bp[k] = (tk - rb[k]) & _MASK               # first drop
+                bp[k + 1] = (tk - rb[k + 1]) & _MASK       # last drop
                 k += 2
-            while k < e:
-                bk[k + dw] = rb[k]
-                k += 1
+            while k + 1 < e:                     # two words a turn (a CAN record: 4)
+                bp[k] = rb[k]
+                bp[k + 1] = rb[k + 1]
+                k += 2
+            if k < e:
+                bp[k] = rb[k]
             b16[sl] = q
             sl -= 1
             w = e
@@ -126,7 +131,14 @@ class BlockEncoder:
         if not aligned(self.buf):
             raise MemoryError("block buffer not word-aligned")
         self.mv = memoryview(self.buf)
-        self.zero = bytes(self.bs)
+        self.body = self.mv[0:self.bs - 4]      # what the CRC covers (no slice per block)
+        # what open() starts each block from: zeros, the magic and the format version
+        # and block shift already in place (close() packs the rest)
+        self.zero = bytearray(self.bs)
+        self.zero[0:4] = b"DLGB"
+        self.zero[4] = 1
+        self.zero[5] = block_shift
+        self.buf[:] = self.zero
         self.logger_id = logger_id
         self.boot = boot
         self.seq = 0
@@ -177,10 +189,10 @@ class BlockEncoder:
         """Stamp header and CRC; returns the block as a memoryview (valid until open())."""
         b = self.buf
         st = self.st
-        b[0:4] = b"DLGB"
-        struct.pack_into("<BBHHHIIIQ", b, 4, 1, self.shift, st[_CNT], st[_POS] - _HDR,
-                         flags, self.logger_id, self.boot, self.seq, self.base_us)
-        struct.pack_into("<I", b, self.bs - 4, binascii.crc32(self.mv[0:self.bs - 4]))
+        # magic, version and block shift: from open()'s template
+        struct.pack_into("<HHHIIIQ", b, 6, st[_CNT], st[_POS] - _HDR, flags,
+                         self.logger_id, self.boot, self.seq, self.base_us)
+        struct.pack_into("<I", b, self.bs - 4, binascii.crc32(self.body))
         self.seq += 1
         st[_CNT] = 0
         st[_OPEN] = 0

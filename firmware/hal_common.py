@@ -14,6 +14,7 @@ _STD = const(0x7FF)
 _XID = const(0x1FFFFFFF)
 _EPERM = const(1)
 _DEBOUNCE_MS = const(50)
+RX_FD = const(0x100)               # rx_entry's nk: a CAN FD frame (= capture.FD)
 _FD_LEN = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
 
 # An exception raised in a CAN rx IRQ (heap locked) needs this to carry a message.
@@ -25,6 +26,24 @@ def _now():
     """time.ticks_us() on the 2**30 period (already the boards' own: the mask is a no-op
     there). The stubs keep ticks opaque; the firmware core does its own 2**30 arithmetic."""
     return time.ticks_us() & _MASK  # type: ignore[operator]
+
+
+def rx_entry(cap, chan, buf):
+    """(fn, wa) for channel chan receiving into buf (a preallocated buffer whose address
+    never changes): the HAL's per-frame call into the capture path is then fn(wa, ticks,
+    chan, cid, flags, dlc, nk, cap) with the frame's n data bytes at the start of buf and
+    nk = n, | RX_FD for a CAN FD frame (capture.py: no method lookup, no buffer lookup per
+    frame). An object with only frame(ticks, chan, cid, flags, dlc, data, n, fd) (a test's
+    stand-in) gets an adapter to that method."""
+    if getattr(cap, "fn", None) is None:
+        return _via_frame, buf
+    cap.rx_buffer(chan, buf)
+    return cap.fn, cap.wa
+
+
+def _via_frame(buf, ticks, chan, cid, flags, dlc, nk, cap):
+    n = nk & 0xFF
+    return cap.frame(ticks, chan, cid, flags, dlc, buf[:n], n, nk & RX_FD != 0)
 
 
 def len_to_dlc(n):

@@ -16,7 +16,7 @@
 import machine
 import esp32
 from micropython import const
-from hal_common import BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters
+from hal_common import BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters, rx_entry
 
 try:
     from machine import CAN  # type: ignore[attr-defined, unused-ignore]
@@ -34,17 +34,15 @@ class _Chan:
         self.chan = chan
         self.bus = bus  # type: CAN
         self.cap = cap
-        # cap.frame as a plain function, called fr(cap, ...): no method lookup on the
-        # Capture per frame (bench/RESULTS.md, "CPU budget")
-        self.fr = type(cap).frame
         self.f_ext = CAN.FLAG_EXT_ID
         self.f_rtr = CAN.FLAG_RTR
         self.e_ovr = CAN.RECV_ERR_OVERRUN
         buf = bytearray(64)
         mv = memoryview(buf)
         self.mv = mv                    # recv resizes this very object to the data length
-        self.mv8 = mv[:8]
-        self.mv0 = mv[:0]
+        # the capture function and its word array's address, called fr(wa, ..., cap) with
+        # the data at the start of mv: no method or buffer lookup per frame (capture.py)
+        self.fr, self.wa = rx_entry(cap, chan, mv)
         self.lst = [0, mv, 0, 0]  # type: list[int | memoryview]
         self.cnt = [0, 0, 0, 0, 0, 0, 0, 0]  # type: list[int | None]
         self.busy = False               # the main loop is draining: the IRQ leaves it alone
@@ -64,11 +62,11 @@ class _Chan:
             self.overruns += 1
         flags = _F_EXT if fl & self.f_ext else 0
         if fl & self.f_rtr:             # remote frame: the memoryview holds DLC zero bytes
-            self.fr(self.cap, t, self.chan, r[0], flags | _F_RTR, n, self.mv0, 0, False)
-        elif n > 8:
-            self.fr(self.cap, t, self.chan, r[0], flags, n, self.mv8, 8, False)
+            self.fr(self.wa, t, self.chan, r[0], flags | _F_RTR, n, 0, self.cap)
+        elif n > 8:                     # classic DLC 9..15: 8 data bytes
+            self.fr(self.wa, t, self.chan, r[0], flags, n, 8, self.cap)
         else:
-            self.fr(self.cap, t, self.chan, r[0], flags, n, self.mv, n, False)
+            self.fr(self.wa, t, self.chan, r[0], flags, n, n, self.cap)
         return True
 
     def irq(self, _bus):                # IRQ_RX handler

@@ -13,7 +13,7 @@ import machine
 import pyb
 from micropython import const
 from hal_common import (BoardHal, _Button, _now, _rxbuf, _weekday, hw_filters, hw_plan,
-                        len_to_dlc)
+                        len_to_dlc, RX_FD, rx_entry)
 
 _F_EXT = const(0x01)               # record flags (FORMAT.md 3.4)
 _F_RTR = const(0x02)
@@ -32,15 +32,13 @@ class _Chan:
         self.chan = chan
         self.bus = bus  # type: pyb.CAN
         self.cap = cap
-        # cap.frame as a plain function, called fr(cap, ...): no method lookup on the
-        # Capture per frame (bench/RESULTS.md, "CPU budget")
-        self.fr = type(cap).frame
         self.fdc = fdc                  # FDCAN controller: frames up to 64 bytes
         buf = bytearray(64)
         mv = memoryview(buf)
         self.mv = mv                    # recv resizes this very object to the data length
-        self.mv8 = mv[:8]               # classic frame with DLC 9..15: 8 data bytes
-        self.mv0 = mv[:0]               # RTR: no data
+        # the capture function and its word array's address, called fr(wa, ..., cap) with
+        # the data at the start of mv: no method or buffer lookup per frame (capture.py)
+        self.fr, self.wa = rx_entry(cap, chan, mv)
         self.lst = [0, False, False, 0, mv]  # type: list[int | bool | memoryview]
         self.info = [0, 0, 0, 0, 0, 0, 0, 0]  # type: list[int]
         self.busy = False               # the main loop is draining: the IRQ leaves it alone
@@ -55,14 +53,15 @@ class _Chan:
         n = len(self.mv)
         flags = _F_EXT if lst[1] else 0
         if lst[2]:                      # remote frame: the length is the requested DLC
-            self.fr(self.cap, t, self.chan, lst[0], flags | _F_RTR, n, self.mv0, 0, False)
+            self.fr(self.wa, t, self.chan, lst[0], flags | _F_RTR, n, 0, self.cap)
         elif n > 8:
             if self.fdc:                # only an FD frame carries more than 8 bytes
-                self.fr(self.cap, t, self.chan, lst[0], flags, len_to_dlc(n), self.mv, n, True)
+                self.fr(self.wa, t, self.chan, lst[0], flags, len_to_dlc(n), n | RX_FD,
+                        self.cap)
             else:                       # classic DLC 9..15 carries 8 bytes
-                self.fr(self.cap, t, self.chan, lst[0], flags, n, self.mv8, 8, False)
+                self.fr(self.wa, t, self.chan, lst[0], flags, n, 8, self.cap)
         else:
-            self.fr(self.cap, t, self.chan, lst[0], flags, n, self.mv, n, False)
+            self.fr(self.wa, t, self.chan, lst[0], flags, n, n, self.cap)
 
     def _rx(self, fifo, reason):
         if reason == 2:

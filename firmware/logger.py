@@ -4,12 +4,19 @@
 # partly filled block when the flush interval has passed, so a power cut loses at most
 # one flush interval of records.
 import struct
+from micropython import const
 
 import fmt
-from clock import Clock, diff
+from clock import Clock
 from ring import Ring
 from block import BlockEncoder
 from segment import SegmentWriter, next_boot
+
+
+_B_FLUSH = const(0x01)        # = fmt.B_FLUSH, fmt.B_LAST (no module lookup per block)
+_B_LAST = const(0x02)
+_MASK = const(0x3FFFFFFF)     # = clock.MASK, clock.HALF
+_HALF = const(0x20000000)
 
 
 def _nop():
@@ -133,8 +140,8 @@ class Logger:
         now = self.clock.us
         last = last or self.seg.last_due(now)
         seq = self.enc.seq
-        blk = self.enc.close(flags | (fmt.B_LAST if last else 0))
-        self.seg.write(blk, seq, now, last, flags & fmt.B_FLUSH)
+        blk = self.enc.close(flags | (_B_LAST if last else 0))
+        self.seg.write(blk, seq, now, last, flags & _B_FLUSH)
         self.blocks_written += 1
 
     def _drain(self, now):
@@ -156,12 +163,19 @@ class Logger:
         """Drain the ring into blocks; write full blocks; flush on the cadence. Call from
         the main loop at least every 2**29 us (in practice every few ms)."""
         now = self.ticks()
-        self.clock.extend(now)
-        self._drain(now)
-        if diff(now, self.last_flush) >= self.flush_us:
+        clock = self.clock
+        clock.extend(now)
+        ring = self.ring
+        enc = self.enc
+        while enc.fill(ring, clock):           # _drain's loop, inline (a call less)
+            self._write(0)
+        if ring.pending:
+            self._drain(now)
+        d = (now - self.last_flush) & _MASK     # clock.diff(now, last_flush), inline
+        if d < _HALF and d >= self.flush_us:
             self.last_flush = now
             if not self.enc.empty():
-                self._write(fmt.B_FLUSH)
+                self._write(_B_FLUSH)
 
     def close(self):
         """Clean shutdown: drain the ring, write the last block (possibly empty) with the

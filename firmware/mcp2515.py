@@ -283,9 +283,10 @@ hold = [0]
 
 class McpChan:
     """One logger channel on an Mcp2515: the HAL contract's receive path. Frames go to
-    `cap.frame(ticks, chan, id, flags, dlc, data, n, False)`; an RX overflow the chip flags
-    goes to `cap._drop` (one dropped frame per flag seen: the chip flags an overflow, it
-    does not count the frames lost while both buffers stayed full). `ticks()` stamps the
+    `fn(wa, ticks, chan, id, flags, dlc, n, cap)` (hal_common.rx_entry: the data at the
+    start of the registered view; = Capture.frame); an RX overflow the chip flags goes to `cap._drop` (one dropped frame per flag seen: the
+    chip flags an overflow, it does not count the frames lost while both buffers stayed
+    full). `ticks()` stamps the
     frames. The INT pin handler runs as a soft IRQ (SPI cannot run in a hard one), in the
     interpreter's thread: the busy flag and `hold` keep it off the ring while the main
     loop writes it, so no interrupt needs disabling around an SPI transfer."""
@@ -294,6 +295,11 @@ class McpChan:
         self.chan = chan
         self.dev = dev                   # type: Mcp2515
         self.cap = cap
+        # the capture function and its words, the data at the start of dev.data[8]
+        # (every dev.data[n] starts there): capture.py, hal_common.rx_entry
+        cap.rx_buffer(chan, dev.data[8])
+        self.fr = cap.fn
+        self.wa = cap.wa
         self.ticks = ticks
         self.int_pin = int_pin
         self.busy = False                # the main loop is draining: the IRQ leaves it alone
@@ -320,7 +326,7 @@ class McpChan:
             flags = _F_RTR if sidl & 0x10 else 0
         n = 0 if flags & _F_RTR else (dlc if dlc < 8 else 8)
         self.rx = (self.rx + 1) & 0x3FFFFFFF
-        self.cap.frame(t, self.chan, cid, flags, dlc, dev.data[n], n, False)
+        self.fr(self.wa, t, self.chan, cid, flags, dlc, n, self.cap)
 
     def _check_flags(self):
         """EFLG after reading RXB1 (an overflow needs RXB1 full): each overflow flag is a

@@ -3,10 +3,11 @@
 # on-card layout into one bytearray; the dt field temporarily holds the raw 30-bit tick,
 # which the consumer replaces with the offset from the block base.
 #
-# The CAN receive path is one viper function, rx_frame(): Capture.frame (capture.py) is
-# that function, and Ring.push_can calls it. One call per frame from the HAL to the ring
-# (bench/RESULTS.md, "Firmware path cost": a second Python-level call cost as much as the
-# whole record write).
+# Ring.push_can writes a CAN record with one viper function, rx_frame() (byte-wise, no
+# filters): the reference the boards' capture path (capture.py, one viper call per frame
+# with filters and prescalers, word-wise) is tested against (tests/fw/mp_test_capture.py;
+# bench/RESULTS.md, "Firmware path cost": a second Python-level call per frame cost as
+# much as the whole record write).
 #
 # Single producer at a time: the CAN rx callback is one producer; a main-loop producer
 # must hold interrupts off around its reserve()/commit() (Logger does this). The
@@ -199,7 +200,7 @@ class Ring:
 
     def _push_slow(self, ticks, chan, flags, cid, dlc, data, n, fd):
         # rx_frame when drops are pending: the overflow record goes first (or this frame
-        # is dropped too). Also allocation-free.
+        # is dropped too). Also allocation-free. data: at least n bytes.
         typ = _T_CANFD if fd else _T_CAN
         ln = 16 + ((n + 3) & ~3)
         o = self.reserve(typ, ln, ticks)
@@ -208,7 +209,10 @@ class Ring:
         b = self.buf
         struct.pack_into("<BBBBIIBBH", b, o, typ, ln, chan, flags, ticks, cid, dlc, n, 0)
         p = o + 16
-        b[p:p + n] = data
+        i = 0
+        while i < n:                 # data may be longer than n (a Capture's rx buffer)
+            b[p + i] = data[i]
+            i += 1
         p += n
         e = o + ln
         while p < e:
@@ -219,18 +223,18 @@ class Ring:
 
     def push_can(self, ticks, chan, flags, cid, dlc, data, n, fd):
         """Writes one CAN record: no allocation. data holds exactly n bytes (n <= 64; the
-        HAL keeps one preallocated memoryview per length). The rx callback goes through
-        Capture.frame (= rx_frame) instead: one call less."""
+        HAL keeps one preallocated memoryview per length). The boards' rx path goes through
+        capture.py instead (filters, prescalers, one call)."""
         return rx_frame(self, ticks, chan, cid, flags, dlc, data, n, fd)
 
 
 @micropython.viper
 def rx_frame(self, ticks: int, chan: int, cid: int, flags: int, dlc: int, data, n: int,
              fd) -> bool:
-    """The CAN receive path, Capture.frame's signature: count, filter, write one record.
-    Hot: the rx callback, no allocation. self is a Ring or a Capture; it provides st and buf
-    (the ring's), filters (None, or one object per channel with accept(cid, ext, ticks))
-    and the ring's slow paths _push_slow() (drops pending) and _drop() (ring full).
+    """Ring.push_can's record writer: count, filter, write one record. No allocation.
+    self is a Ring; it provides st and buf, filters (None, or one object per channel with
+    accept(cid, ext, ticks)) and the slow paths _push_slow() (drops pending) and _drop()
+    (ring full).
     Viper: the record is written byte by byte (no alignment assumption); ints here are
     machine words, so no value needs the heap."""
     st = ptr32(self.st)
@@ -240,7 +244,11 @@ def rx_frame(self, ticks: int, chan: int, cid: int, flags: int, dlc: int, data, 
         st[_REJ] = (st[_REJ] + 1) & _MASK
         return False
     if st[_PEND]:                # drops pending: the overflow record goes first
-        return bool(self._push_slow(ticks, chan, flags, cid, dlc, data, n, fd))
+        # no bool(): a global name would make the function swap globals and set up an
+        # exception handler on every call (~200 x64 instructions a frame)
+        if self._push_slow(ticks, chan, flags, cid, dlc, data, n, fd):
+            return True
+        return False
     typ = _T_CAN
     if fd:
         typ = _T_CANFD

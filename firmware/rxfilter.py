@@ -10,7 +10,8 @@
 #   [1] DEF  1: accept what no filter matches       filter is exact for standard ids, bit 1
 #   [2] NB   prescaler buckets (power of 2 or 0)     for extended ids: skip the scan
 #   [3] NP   prescaled ids                [5] REJ  frames refused by the filters (wraps)
-#   [6] THIN frames dropped by a prescaler (wraps)   [7] spare
+#   [6] THIN frames dropped by a prescaler (wraps)   [7] PB   HDR + 3 NF - 3: bucket i
+#                                                         (from 1) is at PB + 3 i
 #   then NF filters of 3 words: kind (bit 0 range, bit 1 ext, bit 2 accept), a, b
 #     (range: from, to; mask: id & mask, mask)
 #   then NB buckets of 3 words: key (id | ext << 29, -1 empty), interval us, last kept
@@ -35,6 +36,7 @@ NP = const(3)
 HW = const(4)
 REJ = const(5)
 THIN = const(6)
+PB = const(7)
 HDR = const(8)
 
 
@@ -88,6 +90,7 @@ class FrameFilter:
         t[DEF] = 0 if acc else 1
         t[NB] = nb
         t[NP] = m
+        t[PB] = HDR + 3 * nf - 3
         base = HDR + 3 * nf
         for i in range(nb):
             t[base + 3 * i] = -1

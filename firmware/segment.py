@@ -109,6 +109,16 @@ class SegmentWriter:
         """Free space known and below the reserve plus a few blocks."""
         return self.free is not None and self.free() < self.reserve_kib + (self.bs >> 10) * 4
 
+    def _short(self):
+        """Free space known and short of the reserve plus a few blocks plus the room the
+        next segment should have: a whole segment, or 32 blocks if a segment is longer.
+        Deleting only back to _low() left room for one block, so the next segment held
+        one block and its deletion freed one block: a card of one-block files (the soak
+        showed 2,581 of 2,760), a header per block and a FAT create/delete each."""
+        want = self.seg_blocks if self.seg_blocks < 32 else 32
+        return self.free is not None and (
+            self.free() < self.reserve_kib + (self.bs >> 10) * (4 + want))
+
     def _make_room(self):
         """Card (nearly) full: apply the policy. True if writing may go on."""
         if self.card_full == "overwrite":
@@ -118,13 +128,17 @@ class SegmentWriter:
                     break
                 os.remove(self.root + "/" + name)
                 self.deleted += 1
-                if self.free is None or not self._low():
+                if self.free is None or not self._short():
                     return True          # free space unknown: one segment per full card
+            if not self._low():
+                return True              # nothing older left, but room for a few blocks
         self.stopped = True
         return False
 
     def open(self, first_seq, now_us):
-        if self._low() and not self._make_room():
+        # overwrite: make room for a real segment before opening one; stop: only when low
+        short = self._short() if self.card_full == "overwrite" else self._low()
+        if short and not self._make_room():
             return False
         # Free space is measured here only (statvfs can scan a whole FAT on a board); the
         # segment then counts what it writes so the card never goes below the reserve.

@@ -5,9 +5,8 @@ producer call under heap_lock, 30-bit ticks wrapping every 17.9 min) on a 24 MiB
 segments are deleted. Checked: ``gc.mem_free()`` after a collection, sampled every
 vehicle-minute, does not go down; every CAN frame the filters kept and every GNSS fix is on
 the card or in a segment the firmware deleted (counted from the file before it went), none
-dropped; the card holds the newest frames in order, its one gap the deleted blocks.
-A known firmware fault (segment files of one block once the card is full) makes the test
-xfail after all of that has held.
+dropped; the card holds the newest frames in order, its one gap the deleted blocks; once
+the card is full the segments are still real ones (at most one file of a single block).
 
 CI runs a 1-vehicle-hour slice (both lanes, ~10 s). The whole day is a campaign:
 ``bash scripts/campaign-soak.sh`` (``DUNELOG_SOAK_HOURS=24``; see the script).
@@ -134,9 +133,7 @@ def test_soak_slice_memory_flat_every_record_accounted() -> None:
         print(check_soak(r, card, HOURS))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    # a known firmware fault, reported here until it is fixed (everything above held)
-    if r["one_block_segments"]:
-        pytest.xfail(f"{r['one_block_segments']} of {r['segments']} segment files hold one "
-                     "data block: on a full card firmware/segment.py _make_room() frees "
-                     "space only to the low-water mark, so the next segment has room for "
-                     "one block")
+    # on a full card the firmware deletes enough for a real segment (firmware/segment.py
+    # _short): with room for one block only, the card filled with one-block files
+    assert r["one_block_segments"] <= 1, (
+        f"{r['one_block_segments']} of {r['segments']} segment files hold one data block")

@@ -8,6 +8,7 @@
 import micropython
 from capture import FD, Capture
 from config import frame_filters, validate
+from mp_rnd import Lcg
 from ring import Ring
 
 TMP = "/tmp"                                   # set by the runner
@@ -15,13 +16,7 @@ MASK = 0x3FFFFFFF
 FD_LEN = (12, 16, 20, 24, 32, 48, 64)
 
 
-class Rnd:                                     # small LCG: the same cases on every port
-    def __init__(self, s):
-        self.s = s
-
-    def below(self, n):
-        self.s = (self.s * 1103515245 + 12345) & 0x7FFFFFFF
-        return (self.s >> 4) % n
+Rnd = Lcg
 
 
 def cases(r, n):

@@ -6,6 +6,7 @@ from capture import Capture
 from config import frame_filters, validate
 from hal_common import hw_plan, plan_match
 from hal_unix import UnixHal
+from mp_rnd import Lcg
 from ring import Ring
 from rxfilter import FrameFilter
 
@@ -15,13 +16,7 @@ RECCE = [{"action": "reject", "from": "0x700", "to": "0x7FF"},
          {"action": "reject", "id": "0x18DA0000", "mask": "0x1FFF0000", "ext": True}]
 
 
-class Rnd:                                     # small LCG: the same cases on every port
-    def __init__(self, s):
-        self.s = s
-
-    def below(self, n):
-        self.s = (self.s * 1103515245 + 12345) & 0x7FFFFFFF
-        return (self.s >> 4) % n
+Rnd = Lcg
 
 
 def chan(filters=(), prescale=()):

@@ -14,6 +14,7 @@ sys.path.append(ROOT + "hil")
 
 import mcp2515                       # noqa: E402
 from mcp2515_model import Mcp2515Model, MODE_LISTEN, MODE_NORMAL   # noqa: E402
+from mp_rnd import XorShift          # noqa: E402
 from ring import Ring                # noqa: E402
 from capture import Capture          # noqa: E402
 from config import validate, frame_filters   # noqa: E402
@@ -23,19 +24,7 @@ TMP = "/tmp"                         # set by the runner
 _T = [0]
 
 
-class Rnd:
-    """xorshift32 (MicroPython's random has no Random class): getrandbits(n), n <= 24."""
-
-    def __init__(self, seed):
-        self.x = seed * 2654435761 & 0xFFFFFFFF or 1
-
-    def getrandbits(self, n):
-        x = self.x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.x = x
-        return x >> (32 - n) if n <= 24 else (x << 5 ^ self.getrandbits(5)) & ((1 << n) - 1)
+Rnd = XorShift
 
 
 def ticks():

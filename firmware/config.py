@@ -499,25 +499,108 @@ def _read(path):
     return cfg, None, ()
 
 
-def _save(path, data):
-    """Write data to path atomically (tmp file, then rename) unless it already holds it.
-    Returns a note."""
+# ---- the last good config: two slots, no rename ---------------------------------------
+# A FAT rename writes the new directory entry before it removes the old one: a power cut
+# between leaves two names on one cluster chain (docs/RELIABILITY.md). So the last good
+# config lives in two slots, <path> and <path>.b, written alternately in place: each slot
+# is the canonical form with a leading '"_slot":[generation,crc32],' (still a config
+# file: "_" keys are ignored) and counts only if the CRC-32 of the canonical bytes
+# matches. A save overwrites the slot NOT holding the newest valid copy, so a torn write
+# leaves that copy whole; boot takes the valid slot of the highest generation. A file
+# without the prefix (older firmware's tmp + rename copy) is generation 0.
+_SLOT = b'{"_slot":['
+
+
+def slot_paths(path):
+    """The two slot files of the last good config at path."""
+    return path, path + ".b"
+
+
+def slot_bytes(gen, data):
+    """The bytes of a slot holding canonical config bytes data, generation gen."""
+    return b'{"_slot":[%d,%d],' % (gen, binascii.crc32(data) & 0xFFFFFFFF) + data[1:]
+
+
+def _read_slot(path):
+    """-> (cfg, gen, canonical bytes, None, ()) if the slot is whole and valid, else
+    (None, None, None, reason, errors); reason _MISSING: no file."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if _absent(path, e):
+            return None, None, None, _MISSING, ()
+        return None, None, None, "unreadable (%s)" % e, ()
+    if st[0] & 0x4000:
+        return None, None, None, "unreadable (a directory)", ()
+    if st[6] > MAX_BYTES + 64:
+        return None, None, None, "too large (%d bytes)" % st[6], ()
     try:
         with open(path, "rb") as f:
-            if f.read() == data:
-                return "last good unchanged"
-    except OSError:
-        pass
-    tmp = path + ".tmp"
+            data = f.read()
+    except OSError as e:
+        return None, None, None, "unreadable (%s)" % e, ()
+    gen = 0
+    if data[:len(_SLOT)] == _SLOT:
+        j = data.find(b"],", len(_SLOT))
+        try:
+            gen, crc = [int(x) for x in data[len(_SLOT):j].split(b",")]
+        except ValueError:
+            j = -1
+        if j < 0:
+            return None, None, None, "torn (no slot header)", ()
+        data = b"{" + data[j + 2:]
+        if binascii.crc32(data) & 0xFFFFFFFF != crc:
+            return None, None, None, "torn (CRC mismatch)", ()
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, path)            # FAT: vfs replaces; littlefs: atomic replace
+        raw = json.loads(data.decode())
+    except (ValueError, UnicodeError) as e:
+        return None, None, None, "invalid JSON (%s)" % e, ()
+    cfg, errs = validate(raw)
+    if errs:
+        return None, None, None, "%d error%s" % (len(errs), "" if len(errs) == 1 else "s"), errs
+    return cfg, gen, data, None, ()
+
+
+def _newest(path):
+    """-> (cfg, gen, canonical bytes, slot index, reason, errors) of the newest valid slot;
+    cfg None if neither is (reason and errors then those of the first slot that exists)."""
+    best = None
+    why, errs = _MISSING, ()
+    for i, p in enumerate(slot_paths(path)):
+        cfg, gen, data, w, e = _read_slot(p)
+        if cfg is not None:
+            if best is None or gen > best[1]:
+                best = (cfg, gen, data, i)
+        elif why is _MISSING:
+            why, errs = w, e
+    if best is None:
+        return None, None, None, None, why, errs
+    return best + (None, ())
+
+
+def last_good(path):
+    """The newest valid last good config at path (either slot): (cfg, None, ()) or
+    (None, reason, errors); reason "missing": neither slot exists. `dunelog pull` runs
+    this on the board."""
+    cfg, _, _, _, why, errs = _newest(path)
+    return cfg, why, errs
+
+
+def _save(path, data):
+    """Keep canonical config bytes data as the last good config at path unless its newest
+    valid slot already holds them. Returns a note."""
+    cfg, gen, old, i, _, _ = _newest(path)
+    if cfg is not None and old == data:
+        return "last good unchanged"
+    target = slot_paths(path)[1 if i == 0 else 0]     # never the newest valid copy
+    try:
+        with open(target, "wb") as f:
+            f.write(slot_bytes(1 if gen is None else gen + 1, data))
         if hasattr(os, "sync"):
             os.sync()
     except OSError as e:
-        return "could not save last good %s (%s)" % (path, e)
-    return "saved as last good %s" % path
+        return "could not save last good %s (%s)" % (target, e)
+    return "saved as last good %s" % target
 
 
 def _lines(errs):
@@ -542,7 +625,7 @@ def _load(path, last_good_path):
         return cfg, h, None
     head = "config %s rejected: %s" % (path, why)
     detail = _lines(errs)
-    cfg, why2, errs2 = _read(last_good_path)
+    cfg, why2, errs2 = last_good(last_good_path)
     if cfg is not None:
         h = config_hash(cfg)
         use = "using last good %s (crc 0x%08x)" % (last_good_path, h)

@@ -152,7 +152,16 @@ SW.open, SW.close, SW._make_room, SW.write = _w_open, _w_close, _w_room, _w_writ
 _next_boot = logger.next_boot
 logger.next_boot = lambda root: _in("bootcnt", _next_boot, root)
 _save = config._save
-config._save = lambda path, data: _in("config", _save, path, data)
+SAVED = [False]               # the cut boot's last-good save returned before the cut
+
+
+def _w_save(path, data):
+    r = _in("config", _save, path, data)
+    SAVED[0] = True
+    return r
+
+
+config._save = _w_save
 
 # ---------------------------------------------------------------- the simulated vehicle
 
@@ -250,6 +259,7 @@ def boot(seconds, wall_s, close=True):
     simulated time and closes (ignition off). Returns the App."""
     del FILES[:]
     CLOSING[0] = False
+    SAVED[0] = False
     try:
         _in("swap", swap.apply)
     except Exception as e:        # noqa: BLE001 - as boot.py: logging goes on
@@ -374,6 +384,14 @@ def run_cut(n, state, wall, cut_at, keep):
     return card, (seen[0] if seen else None)
 
 
+def last_good_vehicle():
+    """The vehicle of the config a boot runs when config.json is rejected (here: a
+    directory where the file should be), i.e. of the newest valid last good copy; None
+    when that is the defaults (no valid copy)."""
+    cfg, h, err = config.load_config(ROOT, app.LAST_GOOD)
+    return cfg["logger"]["vehicle"] if "using last good" in err else None
+
+
 def check_and_boot_again(card, wall):
     """Mount the cut image again: acknowledged bytes must read back; then the next boot
     logs on it. Returns the report's fields."""
@@ -397,10 +415,13 @@ def check_and_boot_again(card, wall):
             if got[i * bs:(i + 1) * bs] != data[i * bs:(i + 1) * bs]:
                 lost += per[i]
         ack[name] = [n, recs, hexsha(memoryview(data)[0:n])]
+    saved = SAVED[0]
+    lg_cut = last_good_vehicle()
     a = boot(NEXT_S, wall + 100)
     nxt = {"boot": a.log.boot, "blocks": a.log.blocks_written, "rx": a.cap.rx,
            "errors": a.errors, "cfg_error": a.cfg_error, "stopped": a.log.seg.stopped,
-           "vehicle": a.cfg["logger"]["vehicle"]}
+           "vehicle": a.cfg["logger"]["vehicle"], "lg_saved": saved, "lg_cut": lg_cut,
+           "lg_next": last_good_vehicle()}
     unmount()
     return ack, lost, tail, nxt
 

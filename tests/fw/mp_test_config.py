@@ -322,9 +322,10 @@ def test_valid_file_is_used_and_saved_as_last_good():
     assert err is None
     assert cfg["logger"] == {"id": 7, "vehicle": "T1 #204"}
     assert cfg["can"][0]["bitrate"] == 250000
-    assert get(lg) == canonical(cfg)
-    assert h == binascii.crc32(get(lg)) == config_hash(cfg)
-    assert not exists(lg + ".tmp")
+    assert get(lg) == config.slot_bytes(1, canonical(cfg))   # slot A, generation 1
+    assert h == binascii.crc32(canonical(cfg)) == config_hash(cfg)
+    assert config.last_good(lg) == (cfg, None, ())
+    assert not exists(lg + ".tmp") and not exists(lg + ".b")
     assert config.last_note == "config %s ok (crc 0x%08x); saved as last good %s" % (p, h, lg)
 
 
@@ -337,7 +338,8 @@ def test_invalid_json_keeps_last_good():
     assert cfg == good and h == h0
     assert err == ("config %s rejected: invalid JSON (syntax error in JSON); using last good "
                    "%s (crc 0x%08x)" % (p, lg, h0)), err
-    assert get(lg) == canonical(good)        # last good untouched
+    assert get(lg) == config.slot_bytes(1, canonical(good))  # last good untouched
+    assert not exists(lg + ".b")
     assert config.last_note == err
 
 
@@ -357,7 +359,9 @@ def test_invalid_values_keep_last_good_and_list_every_error():
     put(p, GOOD.replace("250000", "125000"))  # fixed: the new file becomes the last good
     cfg, h, err = load_config(p, lg)
     assert err is None and cfg["can"][0]["bitrate"] == 125000 and h != h0
-    assert binascii.crc32(get(lg)) == h
+    assert get(lg + ".b") == config.slot_bytes(2, canonical(cfg))   # the other slot
+    assert get(lg) == config.slot_bytes(1, canonical(good))         # kept whole
+    assert config_hash(config.last_good(lg)[0]) == h
 
 
 def test_invalid_without_last_good_uses_defaults():
@@ -422,23 +426,27 @@ def test_long_error_lists_are_capped():
 
 
 class FsSpy:
-    """Stands in for config's os module and open(): records the write sequence."""
+    """Stands in for config's os module and open(): records the file operations."""
 
-    def __init__(self, fail_rename=False):
+    def __init__(self, fail_write=False):
         self.log = []
-        self.fail_rename = fail_rename
+        self.fail_write = fail_write
 
     def stat(self, p):
         return os.stat(p)
 
     def rename(self, a, b):
         self.log.append(("rename", a, b))
-        if self.fail_rename:
-            raise OSError(5)                         # EIO: power gone before the rename
         os.rename(a, b)
+
+    def remove(self, p):
+        self.log.append(("remove", p))
+        os.remove(p)
 
     def open(self, p, mode="r"):
         self.log.append(("open", p, mode))
+        if self.fail_write and "w" in mode:
+            raise OSError(5)                         # EIO: power gone as the slot opens
         return open(p, mode)
 
 
@@ -452,31 +460,103 @@ def spy_load(spy, p, lg):
         del config.open
 
 
-def test_last_good_is_written_atomically():
-    p, lg = paths("atomic")
-    put(p, GOOD)
-    spy = FsSpy()
-    cfg, h, err = spy_load(spy, p, lg)
-    assert err is None
-    assert spy.log == [("open", p, "rb"), ("open", lg, "rb"), ("open", lg + ".tmp", "wb"),
-                       ("rename", lg + ".tmp", lg)], spy.log
-    assert get(lg) == canonical(cfg)
-    # same config again: nothing is rewritten (flash wear)
-    spy = FsSpy()
-    assert spy_load(spy, p, lg)[2] is None
-    assert [x for x in spy.log if x[0] == "rename" or x[2] != "rb"] == []
-    assert config.last_note.endswith("last good unchanged")
+def test_last_good_slots_alternate_and_nothing_is_renamed():
+    p, lg = paths("slots")
+    b = lg + ".b"
+    written = []
+    for i, vid in enumerate((7, 8, 9, 10, 10)):
+        put(p, GOOD.replace('"id": 7', '"id": %d' % vid))
+        spy = FsSpy()
+        cfg, h, err = spy_load(spy, p, lg)
+        assert err is None and cfg["logger"]["id"] == vid
+        assert [x for x in spy.log if x[0] != "open" or x[2] != "rb"] == (
+            [] if i == 4 else [("open", (lg, b)[i % 2], "wb")]), spy.log   # no rename ever
+        if i < 4:
+            written.append(get((lg, b)[i % 2]))
+            assert written[-1] == config.slot_bytes(i + 1, canonical(cfg))
+            assert config.last_note.endswith("saved as last good " + (lg, b)[i % 2])
+        else:                                        # same config: nothing rewritten
+            assert config.last_note.endswith("last good unchanged")
+        assert config.last_good(lg)[0] == cfg
+    assert get(lg) == written[2] and get(b) == written[3]
 
 
-def test_power_cut_before_rename_leaves_old_last_good_intact():
+def torn_variants(data, old):
+    """What a cut while rewriting a slot in place can leave: nothing, a prefix, the new
+    length with 512-byte sectors of the old content or of zeros in it."""
+    out = [b""]
+    for k in (1, 9, 10, 11, 20, len(data) // 2, len(data) - 2, len(data) - 1):
+        out.append(data[:k])
+    for cut in range(512, len(data), 512):
+        out.append(data[:cut] + (old + bytes(len(data)))[cut:len(data)])
+        out.append(data[:cut] + bytes(len(data) - cut))
+    out.append(bytes(len(data)))
+    return [t for t in out if t != data]       # old sectors may equal the new ones
+
+
+def test_torn_slot_leaves_the_other_and_boot_takes_it():
+    p, lg = paths("torn")
+    b = lg + ".b"
+    long = json.loads(GOOD)
+    long["can"][0]["filters"] = [{"id": 0x100 + i} for i in range(32)]
+    put(p, json.dumps(long))
+    old, h_old, err = load_config(p, lg)             # slot A, generation 1
+    assert err is None and len(get(lg)) > 1024, err
+    put(p, json.dumps(long).replace('"id": 7', '"id": 9'))
+    new, h_new, err = load_config(p, lg)             # slot B, generation 2
+    assert err is None and new["logger"]["id"] == 9
+    whole_b = get(b)
+    # the next save overwrites A (B holds the newest): every torn A leaves B in force
+    nxt = config.slot_bytes(3, canonical(validate(json.loads(json.dumps(long).replace(
+        '"id": 7', '"id": 11')))[0]))
+    for torn in torn_variants(nxt, get(lg)):
+        put(lg, torn)
+        assert config.last_good(lg)[0] == new, len(torn)
+        put(p, "{broken")                            # a boot on a bad config.json
+        cfg, h, err = load_config(p, lg)
+        assert cfg == new and h == h_new and "using last good" in err
+    assert get(b) == whole_b
+    # and a torn B (A whole) gives A
+    put(lg, config.slot_bytes(1, canonical(old)))
+    for torn in torn_variants(whole_b, get(lg)):
+        put(b, torn)
+        assert config.last_good(lg)[0] == old, len(torn)
+
+
+def test_newest_valid_slot_wins_and_older_firmware_copy_is_generation_0():
+    p, lg = paths("newest")
+    b = lg + ".b"
+    c7 = validate(json.loads(GOOD))[0]
+    c8 = validate(json.loads(GOOD.replace('"id": 7', '"id": 8')))[0]
+    put(lg, config.slot_bytes(5, canonical(c7)))
+    put(b, config.slot_bytes(4, canonical(c8)))
+    assert config.last_good(lg)[0] == c7
+    put(b, config.slot_bytes(6, canonical(c8)))
+    assert config.last_good(lg)[0] == c8
+    # a copy saved by older firmware (canonical, no slot header) is generation 0
+    put(lg, canonical(c7))
+    os.remove(b)
+    assert config.last_good(lg)[0] == c7
+    put(p, GOOD.replace('"id": 7', '"id": 8'))
+    cfg, h, err = load_config(p, lg)                 # saved to B: A stays as it was
+    assert get(b) == config.slot_bytes(1, canonical(c8)) and get(lg) == canonical(c7)
+    # a slot whose bytes were changed is not trusted (CRC), the other is used
+    bad = bytearray(get(b))
+    bad[-5] ^= 1
+    put(b, bytes(bad))
+    assert config.last_good(lg)[0] == c7
+    assert config.last_good(TMP + "/nowhere.json") == (None, "missing", ())
+
+
+def test_failed_save_leaves_old_last_good_intact():
     p, lg = paths("powercut")
     put(p, GOOD)
     old, h0, _ = load_config(p, lg)
     put(p, GOOD.replace('"id": 7', '"id": 9'))
-    cfg, h, err = spy_load(FsSpy(fail_rename=True), p, lg)
+    cfg, h, err = spy_load(FsSpy(fail_write=True), p, lg)
     assert err is None and cfg["logger"]["id"] == 9  # the valid file is still used
     assert "could not save last good" in config.last_note, config.last_note
-    assert get(lg) == canonical(old)                 # the old last good survives whole
+    assert get(lg) == config.slot_bytes(1, canonical(old))  # the old last good whole
     put(p, "{broken")                                 # next boot, broken file: old last good
     cfg, h, err = load_config(p, lg)
     assert cfg == old and h == h0

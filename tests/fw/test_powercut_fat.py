@@ -47,3 +47,27 @@ def test_a_flush_that_does_not_sync_loses_acknowledged_records(tmp_path: Path) -
     s = run(12, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="write")
     assert s.lost_records > 0
     assert sum("not read back" in f for f in s.failures) >= s.cuts // 2, s.failures
+
+
+RENAME_SAVE = '''
+
+def _save(path, data):      # broken variant: the last good copy through tmp + rename
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)    # VfsFat: removes path, then renames
+    return "saved as last good %s" % path
+'''
+
+
+def test_a_last_good_save_through_rename_loses_the_last_good_copy(tmp_path: Path) -> None:
+    """The harness catches the old last-good save (tmp file, then rename): a cut between
+    VfsFat's removal of the old copy and the rename leaves no last good config, so a boot
+    on a rejected config.json runs the defaults."""
+    fw = tmp_path / "firmware"
+    shutil.copytree(ROOT / "firmware", fw)
+    cfg = fw / "config.py"
+    cfg.write_text(cfg.read_text() + RENAME_SAVE)
+    s = run(24, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="config")
+    assert s.last_good["None"] > 0, s.lines()
+    assert any("last good config after the cut: None" in f for f in s.failures), s.failures

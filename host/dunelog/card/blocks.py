@@ -35,6 +35,7 @@ from .problems import Problem, ProblemLog
 __all__ = [
     "SegmentHeader", "parse_segment_header", "read_segment_header", "BlockChunk",
     "SegmentScanner", "DEFAULT_CHUNK_SIZE", "find_first_block", "read_upto",
+    "header_cut_at_open", "partial_header_ids",
 ]
 
 DEFAULT_CHUNK_SIZE = 4 << 20
@@ -103,6 +104,39 @@ def parse_segment_header(data: bytes) -> tuple[SegmentHeader | None, str | None]
         version, shift, logger, boot, segment, first_seq, created, cfg,
         fw.rstrip(b"\0").decode("ascii", errors="replace"),
         vh.rstrip(b"\0").decode("utf-8", errors="replace")), None
+
+
+def header_cut_at_open(data: bytes) -> str | None:
+    """Why ``data``, the whole content of a segment file, is what a power cut while the
+    firmware opened that segment leaves: nothing (the directory entry was written, the
+    header not yet synced) or the first bytes of a segment header, shorter than its block.
+    None when it is anything else: a header present at full length but wrong (CRC, fields)
+    stays a damaged header.  Nothing in such a file was acknowledged."""
+    n = len(data)
+    if n == 0:
+        return "empty segment file: the power was cut while the segment was opened"
+    if data[:min(n, 4)] != SEGMENT_MAGIC[:min(n, 4)]:
+        return None
+    if n > 4 and data[4] != FORMAT_VERSION:
+        return None
+    size = 1 << MIN_BLOCK_SHIFT
+    if n > 5:
+        if not MIN_BLOCK_SHIFT <= data[5] <= MAX_BLOCK_SHIFT:
+            return None
+        size = 1 << data[5]
+    if n >= size:
+        return None
+    return (f"segment header cut short ({n} of {size} bytes): the power was cut while the "
+            f"segment was opened")
+
+
+def partial_header_ids(data: bytes) -> tuple[int | None, int | None, int | None]:
+    """``(logger_id, boot, segment)`` as far as the first bytes of a segment header give
+    them (None for a field not present)."""
+    out: list[int | None] = []
+    for off in (8, 12, 16):
+        out.append(_U32.unpack_from(data, off)[0] if len(data) >= off + 4 else None)
+    return out[0], out[1], out[2]
 
 
 def read_segment_header(path: str | os.PathLike[str]) -> tuple[SegmentHeader | None, str | None]:
@@ -187,6 +221,8 @@ class SegmentScanner:
         self.first: tuple[int, int] | None = None
         self.last: tuple[int, int] | None = None
         self.block_size: int | None = None
+        #: the file is what a cut while opening the segment leaves (see header_cut_at_open)
+        self.cut_at_open = False
         # identity of the file (from the header, else from the first accepted block)
         self._logger: int | None = None
         self._boot: int | None = None
@@ -343,7 +379,15 @@ class SegmentScanner:
         hdr, err = parse_segment_header(buf)
         self.header, self.header_error = hdr, err
         if hdr is None:
-            self.problems.add(self._p("bad_segment_header", 0, err or "bad segment header"))
+            cut = header_cut_at_open(buf) if len(buf) == self.size else None
+            if cut is not None:
+                # the expected residue of a power cut, like a torn tail: not damage
+                self.cut_at_open = True
+                self.problems.add(self._p("cut_at_open", 0, cut + "; nothing in it was "
+                                          "acknowledged, the boot ends in the segment before"))
+            else:
+                self.problems.add(self._p("bad_segment_header", 0,
+                                          err or "bad segment header"))
             return 0
         self._logger, self._boot = hdr.logger_id, hdr.boot
         self.block_size = hdr.block_size
@@ -453,7 +497,7 @@ class SegmentScanner:
                 eof = len(buf) < first
                 base = 0
                 pos = self._header(buf)
-                while True:
+                while not self.cut_at_open:     # a cut-short header: no block can follow
                     banned: dict[int, str] = {}
                     while True:
                         acc, ev, npos, skip, torn = self._stage1(

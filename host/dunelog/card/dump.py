@@ -30,7 +30,9 @@ from .blocks import (
     SegmentHeader,
     SegmentScanner,
     find_first_block,
+    header_cut_at_open,
     parse_segment_header,
+    partial_header_ids,
     read_segment_header,
     read_upto,
 )
@@ -50,7 +52,8 @@ from .records import (
 from .timebase import TimeBase
 
 __all__ = ["Dump", "Segment", "CanChunk", "BootStats", "DumpStats", "BootIdentity",
-           "DumpGroup", "find_segment_files", "order_segments", "PROBE_BYTES"]
+           "DumpGroup", "find_segment_files", "order_segments", "adopt_cut_segments",
+           "highest_segments", "PROBE_BYTES"]
 
 _NAME_RE = re.compile(r"B(\d+)_S(\d+)\.dlg$", re.IGNORECASE)
 _PROBE_BYTES = 8 << 20
@@ -90,6 +93,10 @@ class Segment:
     first: tuple[int, int] | None = None
     last: tuple[int, int] | None = None
     duplicate_of: str | None = None
+    #: empty, or a segment header cut short: the power was cut while the logger opened it
+    #: (see :func:`~.blocks.header_cut_at_open`); logger, boot and segment come from the
+    #: header bytes present, else the file name (boot, segment)
+    cut_at_open: bool = False
 
     @property
     def sort_key(self) -> tuple:
@@ -115,7 +122,9 @@ class Segment:
             with open(path, "rb") as f:
                 head = read_upto(f, _PROBE_BYTES)
         except OSError:
-            head = b""
+            seg = cls.from_head(path, size, b"", err)
+            seg.cut_at_open = False             # unreadable, not empty
+            return seg
         return cls.from_head(path, size, head, err)
 
     @classmethod
@@ -129,15 +138,19 @@ class Segment:
                        hdr.first_seq)
         err = err or herr
         logger = boot = segment = seq = None
-        first = find_first_block(head) if head else None
+        cut = len(head) == size and header_cut_at_open(head) is not None
+        if cut:
+            logger, boot, segment = partial_header_ids(head)
+        first = find_first_block(head) if head and not cut else None
         if first is not None:
             _, logger, boot, seq = first
         m = _NAME_RE.search(os.path.basename(path))
         if m:
             if boot is None:
                 boot = int(m.group(1))
-            segment = int(m.group(2))
-        return cls(path, size, None, err, logger, boot, segment, seq)
+            if segment is None or not cut:
+                segment = int(m.group(2))
+        return cls(path, size, None, err, logger, boot, segment, seq, cut_at_open=cut)
 
 
 @dataclass
@@ -162,7 +175,10 @@ class BootStats:
     records: int = 0
     first_us: int | None = None
     last_us: int | None = None
-    clean_end: bool = False     # last block seen carries LAST: the logger closed the file
+    #: the boot's last block carries LAST and lies in its highest-numbered segment file:
+    #: the logger closed the boot (a later, empty or header-only segment means a cut)
+    clean_end: bool = False
+    last_segment: int | None = None     # segment number of the file of the last block seen
     overflow: dict[int, int] = field(default_factory=dict)
     can_ids: dict[int, list[int]] = field(default_factory=dict)   # key -> [n, first, last]
 
@@ -229,10 +245,39 @@ class DumpGroup:
                 or f"logger-{self.logger_id}", "date": self.date or "undated"}
 
 
+def adopt_cut_segments(segs: list[Segment]) -> list[Segment]:
+    """Give a segment file cut at open whose logger is unknown (an empty file: only its
+    name says boot and segment) the logger of the other files of that boot in its
+    directory, when they name exactly one."""
+    loggers: dict[tuple[str, int], set[int]] = {}
+    for s in segs:
+        if s.logger_id is not None and s.boot is not None:
+            loggers.setdefault((os.path.dirname(s.path), s.boot), set()).add(s.logger_id)
+    for s in segs:
+        if s.cut_at_open and s.logger_id is None and s.boot is not None:
+            lg = loggers.get((os.path.dirname(s.path), s.boot), set())
+            if len(lg) == 1:
+                s.logger_id = next(iter(lg))
+    return segs
+
+
+def highest_segments(segs: list[Segment]) -> dict[tuple[int, int], int]:
+    """The highest segment number of each ``(logger_id, boot)`` among ``segs``, files
+    without a block (header only, or cut at open) included."""
+    out: dict[tuple[int, int], int] = {}
+    for s in segs:
+        if s.logger_id is None or s.boot is None or s.segment is None \
+                or s.duplicate_of is not None:
+            continue
+        k = (s.logger_id, s.boot)
+        out[k] = max(out.get(k, s.segment), s.segment)
+    return out
+
+
 def order_segments(segs: list[Segment]) -> list[Segment]:
     """``segs`` in reading order (:attr:`Segment.sort_key`), the second file of one logger,
     boot and segment number marked :attr:`~Segment.duplicate_of` the first."""
-    segs = sorted(segs, key=lambda s: s.sort_key)
+    segs = sorted(adopt_cut_segments(segs), key=lambda s: s.sort_key)
     seen: dict[tuple[int | None, int | None, int | None], str] = {}
     for s in segs:
         if s.header is not None:
@@ -268,7 +313,7 @@ class Dump:
             raise FileNotFoundError(f"no such file or directory: {self.path}")
         self.chunk_size = chunk_size
         self.progress = progress
-        segs = [Segment.probe(p) for p in find_segment_files(self.path)]
+        segs = adopt_cut_segments([Segment.probe(p) for p in find_segment_files(self.path)])
         if logger_id is not None:
             segs = [s for s in segs if s.logger_id == logger_id]
         self.segments: list[Segment] = order_segments(segs)
@@ -453,6 +498,13 @@ class Dump:
             done += seg.size
             if self.progress is not None:
                 self.progress(done, total)
+        # a LAST block followed by a later segment file of the boot that holds no block (a
+        # cut after a rotation flushed LAST, before the next segment had a block): a cut
+        highest = highest_segments(self.segments)
+        for k, bst in stats.boots.items():
+            if bst.clean_end and bst.last_segment is not None \
+                    and highest.get(k, -1) > bst.last_segment:
+                bst.clean_end = False
         stats.complete = True
 
     @staticmethod
@@ -512,6 +564,7 @@ class Dump:
             fl = hdr["flags"] if bmask is None else hdr["flags"][bmask]
             if fl.size:
                 bst.clean_end = bool(int(fl[-1]) & BLOCK_FLAG_LAST)
+                bst.last_segment = seg.segment if seg.boot == bt else None
             t = dec.time_us if mask is None else dec.time_us[mask]
             bst.records += int(t.size)
             if t.size:

@@ -34,6 +34,7 @@ def dump_info(dump: Dump) -> dict[str, Any]:
             "header_error": s.header_error, "blocks": s.n_blocks, "records": s.n_records,
             "firmware": h.firmware if h else None, "vehicle": h.vehicle if h else None,
             "config_hash": h.config_hash if h else None, "duplicate_of": s.duplicate_of,
+            "cut_at_open": s.cut_at_open,
         })
     boots = []
     can_ids = []
@@ -138,7 +139,8 @@ def format_info(info: dict[str, Any]) -> str:
                    "records", "header"],
                   [[s["file"], s["logger_id"], s["boot"], s["segment"], s["first_seq"],
                     s["block_size"], _size(s["size"]), s["blocks"], s["records"],
-                    "ok" if s["header_ok"] else "BAD"] for s in segs],
+                    "ok" if s["header_ok"] else "cut" if s.get("cut_at_open") else "BAD"]
+                   for s in segs],
                   right={1, 2, 3, 4, 5, 6, 7, 8})
     out.append("")
     out.append("Boots")

@@ -14,6 +14,7 @@ KINDS: dict[str, str] = {
     "bad_block_header": "block magic found but the header is not valid",
     "slot_table": "block header / slot table / record chain inconsistent",
     "torn_tail": "file ends inside a block",
+    "cut_at_open": "segment file empty or its header cut short: power cut while opening it",
     "garbage": "bytes skipped between blocks",
     "seq_gap": "missing block sequence numbers",
     "seq_order": "block sequence number went backwards or repeated",
@@ -66,22 +67,34 @@ class ProblemLog:
         self.cap = cap_per_kind
         self.items: list[Problem] = []
         self._counts: dict[tuple[str, str], int] = {}
+        # file -> its kinds over the cap: close_file() visits only these (walking every
+        # count for each file closed was quadratic in the number of files)
+        self._over: dict[str, list[str]] = {}
+        self._born: dict[tuple[str, str], int] = {}     # key -> order of its first problem
 
     def add(self, p: Problem) -> None:
         """Record ``p`` (or only count it once the cap for its file and kind is hit)."""
         key = (p.file, p.kind)
         n = self._counts.get(key, 0) + 1
         self._counts[key] = n
+        if n == 1:
+            self._born[key] = len(self._born)
         if n <= self.cap:
             self.items.append(p)
+        elif n == self.cap + 1:
+            self._over.setdefault(p.file, []).append(p.kind)
 
     def close_file(self, file: str) -> None:
-        """Add ``suppressed`` summaries for ``file``."""
-        for (f, kind), n in list(self._counts.items()):
-            if f == file and n > self.cap:
-                self.items.append(Problem("suppressed", file, None,
-                                          f"{n - self.cap} more '{kind}' problems not listed"))
-                self._counts[(f, kind)] = self.cap
+        """Add ``suppressed`` summaries for ``file`` (in the order its kinds were first
+        seen, as before)."""
+        kinds = self._over.pop(file, None)
+        if not kinds:
+            return
+        for kind in sorted(kinds, key=lambda k: self._born[(file, k)]):
+            n = self._counts[(file, kind)]
+            self.items.append(Problem("suppressed", file, None,
+                                      f"{n - self.cap} more '{kind}' problems not listed"))
+            self._counts[(file, kind)] = self.cap
 
     def __len__(self) -> int:
         return len(self.items)

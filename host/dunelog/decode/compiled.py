@@ -151,22 +151,24 @@ def compile_message(msg) -> CompiledMessage:
 
 
 _I64 = 1 << 63
-#: no CAN (FD) frame carries a longer signal: 64 bytes
-MAX_SIGNAL_BITS = 512
+#: real DBCs declare signals longer than any frame (a 200-byte J1939 transport-protocol
+#: text, 1,600 bits, in a DBC shipped with canmatrix); cantools allocates ~10 bytes per
+#: declared bit when loading, so what is refused is only what no database means
+MAX_SIGNAL_BITS = 1 << 16
 _SG_LENGTH = re.compile(rb"^\s*SG_\s+(\S+).*?:\s*\d+\|(\d+)@", re.M)
 
 
 def _check_signal_lengths(path: str) -> None:
-    """A DBC signal longer than any frame makes cantools allocate for its length (2**31
-    bits: ~23 GB) before it fails: refuse it first, naming the line."""
+    """A DBC signal of absurd length makes cantools allocate for it (2**31 bits: ~23 GB)
+    before it fails: refuse it first, naming the line."""
     with open(path, "rb") as f:
         text = f.read()
     for m in _SG_LENGTH.finditer(text):
         if int(m.group(2)) > MAX_SIGNAL_BITS:
             line = text.count(b"\n", 0, m.start()) + 1
             raise ValueError(f"line {line}: signal {m.group(1).decode(errors='replace')} is "
-                             f"{int(m.group(2))} bits long; a CAN FD frame holds at most "
-                             f"{MAX_SIGNAL_BITS}")
+                             f"{int(m.group(2))} bits long (at most {MAX_SIGNAL_BITS} are "
+                             f"accepted; a CAN FD frame holds 512)")
 
 
 def load_database(path: str | os.PathLike[str]):

@@ -15,8 +15,8 @@ __all__ = ["pull"]
 #: board-side: the card directory the firmware writes to, from its config
 _ROOT = """
 import config, app, json
-cfg = config.check_file('config.json')[0] or config.check_file('config.last.json')[0] \\
-    or config.defaults()
+lg = getattr(config, 'last_good', config.check_file)   # older firmware: one last good file
+cfg = config.check_file('config.json')[0] or lg('config.last.json')[0] or config.defaults()
 print(json.dumps(app.board_hal().storage_root(cfg['storage']['root'])))
 """
 

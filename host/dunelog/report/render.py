@@ -335,7 +335,7 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
     logged_s = sum(b["duration_s"] or 0 for b in boots)
     ovf = info["overflow"]
     probs = info["problems"]
-    integrity_kinds = {"crc", "seq_gap", "seq_order", "torn_tail", "garbage",
+    integrity_kinds = {"crc", "seq_gap", "seq_order", "torn_tail", "cut_at_open", "garbage",
                        "bad_block_header", "slot_table", "bad_segment_header"}
     n_integrity = sum(1 for p in probs if p["kind"] in integrity_kinds)
     cuts = sum(1 for b in boots if b["end"] == "cut")

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_vehicles import DATES, DBC, LOGGERS, boot_segment
+from test_vehicles import DATES, DAY, DBC, LOGGERS, boot_segment
 
 from dunelog.card.blocks import read_segment_header
-from dunelog.card.format import build_segment_header
+from dunelog.card.format import (
+    build_segment_header,
+    pack_blocks,
+    rec_can,
+    rec_session,
+    rec_timesync,
+)
 from dunelog.cli import main
 from dunelog.fleet import DecodeSpec, SerialEngine, build_dataset
+from dunelog.fleet.plan import scan_segment
 from dunelog.fleet.query import Dataset
 from dunelog.fleet.store import TMP_MARK
 
@@ -356,3 +364,52 @@ def test_an_archive_behind_a_url(archive, tmp_path, capsys):
                  str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no dunelog segment files" in err[0], err
+
+
+def _drifting_boot(logger_id: int, boot: int, day: int, seconds: int,
+                   no_sync: tuple[int, int]) -> bytes:
+    """One boot whose time syncs (every second, none from ``no_sync[0]`` to ``no_sync[1]``
+    s) drift 1 ms each: a frame put on UTC by the wrong sync gets another value."""
+    rng = random.Random(boot)
+    timed = [(0, rec_session(0, firmware="1.2.0", vehicle=f"V{logger_id}",
+                             logger_id=logger_id))]
+    for k in range(seconds * 10):
+        t = 100_000 * (k + 1)
+        if k % 10 == 0 and not no_sync[0] <= k // 10 < no_sync[1]:
+            timed.append((t + 5, rec_timesync(0, utc_days=day,
+                                              utc_ms=36_000_000 + t // 1000 + k // 10)))
+        timed.append((t + 10, rec_can(0, 0x0C0, rng.randbytes(8))))
+        timed.append((t + 20, rec_can(0, 0x1A0, rng.randbytes(8))))
+    blocks = list(pack_blocks(timed, boot=boot, logger_id=logger_id, block_size=BS))
+    return build_segment_header(logger_id=logger_id, boot=boot, segment=0,
+                                firmware="1.2.0", block_size=BS) + b"".join(blocks)
+
+
+def test_contexts_guessed_from_the_files_ends_give_the_same_dataset(tmp_path):
+    """``light_blocks``: the plan guesses each file's context from its first and last
+    blocks; a file whose end holds no time sync (GNSS lost) makes the next file's guess
+    wrong, and that task runs again with the exact contexts the tasks read."""
+    arch = tmp_path / "archive"
+    for boot, gap in ((1, (0, 0)), (2, (25, 47))):
+        d = arch / "V9" / DATES[DAY]
+        d.mkdir(parents=True, exist_ok=True)
+        for k, seg in enumerate(_split(_drifting_boot(9, boot, DAY, 120, gap), 3)):
+            (d / f"B{boot:05d}_S{k:04d}.dlg").write_bytes(seg)
+    full = build_dataset(str(arch), str(tmp_path / "full"), SPEC, light_blocks=0)
+    guess = build_dataset(str(arch), str(tmp_path / "guess"), SPEC, light_blocks=1)
+    assert (full.scanned, full.guessed, full.redone) == (6, 0, 0)
+    assert (guess.scanned, guess.guessed, guess.decoded) == (0, 6, 6)
+    assert guess.redone >= 1                      # boot 2's file after the gap
+    a, b = read_dataset(tmp_path / "full"), read_dataset(tmp_path / "guess")
+    assert a.keys() == b.keys() and "EngineData" in a
+    for k in a:
+        assert a[k].equals(b[k]), k
+    assert b["EngineData"].column("utc").null_count == 0
+    # the manifest keeps the exact contexts: a re-run guesses nothing, redoes nothing
+    ma = json.loads((tmp_path / "full" / "_dataset.json").read_text())["segments"]
+    mb = json.loads((tmp_path / "guess" / "_dataset.json").read_text())["segments"]
+    assert {k: v["context"] for k, v in ma.items()} == {k: v["context"] for k, v in mb.items()}
+    for rel, ent in mb.items():       # what each task read on the way = a full scan
+        assert ent["context"] == scan_segment(str(arch / rel), rel).to_json()
+    again = build_dataset(str(arch), str(tmp_path / "guess"), SPEC, light_blocks=1)
+    assert (again.decoded, again.skipped, again.guessed) == (0, 6, 0)

@@ -1,9 +1,12 @@
 """Decode an archive into a dataset (``dunelog decode ARCHIVE --dataset OUT``).
 
-:func:`build_dataset` probes the archive's segment files, scans the new or changed ones
-for their context (:func:`~.plan.scan_segment`), plans one task per file
-(:func:`~.plan.plan_tasks`) and runs those whose fingerprint is not in ``_dataset.json``
-yet (:func:`~.task.decode_segment`) on an :class:`~.engine.Engine`.  After each task its
+:func:`build_dataset` probes the archive's segment files, guesses the context of the new
+or changed ones from their ends (:func:`~.light.light_context`; scans them whole when it
+cannot: :func:`~.plan.scan_segment`), plans one task per file (:func:`~.plan.plan_tasks`)
+and runs those whose fingerprint is not in ``_dataset.json`` yet
+(:func:`~.task.decode_segment`) on an :class:`~.engine.Engine`.  Each task returns its
+file's exact context; when contexts were guessed, the plan is made again from the exact
+ones and the tasks whose fingerprint changed run again.  After each task its
 old parts (from an earlier version of the file) are removed and the manifest updated, so a
 run stopped at any point leaves a dataset a re-run completes.
 """
@@ -18,6 +21,7 @@ from typing import Any, Callable
 
 from ..card.dump import Dump
 from .engine import Engine, SerialEngine
+from .light import LIGHT_BLOCKS, light_context
 from .plan import (
     PLAN_VERSION,
     DecodeSpec,
@@ -48,7 +52,11 @@ class BuildReport:
     """What a build did."""
 
     segments: int = 0
+    #: files read whole for their context / whose context was guessed from their ends
     scanned: int = 0
+    guessed: int = 0
+    #: tasks run again because a guessed context was wrong
+    redone: int = 0
     decoded: int = 0
     skipped: int = 0
     frames: int = 0
@@ -66,8 +74,8 @@ class BuildReport:
 def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
                   engine: Engine | None = None, logger_id: int | None = None,
                   vehicle: str | None = None,
-                  progress: Callable[[int, int, int, int], None] | None = None
-                  ) -> BuildReport:
+                  progress: Callable[[int, int, int, int], None] | None = None,
+                  light_blocks: int = LIGHT_BLOCKS) -> BuildReport:
     """Decode the segment files under ``archive`` into the dataset ``out``.
 
     :param spec: databases and selection (:meth:`DecodeSpec.make`).
@@ -75,6 +83,9 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
     :param logger_id: only this logger's files; ``vehicle``: only this vehicle's boots
         (its name, or the partition value ``T1-204``).
     :param progress: ``progress(tasks_done, tasks_total, frames_done, frames_total)``.
+    :param light_blocks: guess a new file's context from this many blocks at each end
+        (:func:`~.light.light_context`; 0: read every file whole first).  The dataset is
+        the same either way: tasks whose guessed inputs were wrong run again.
     :raises DatasetError: ``out`` holds something else than a dataset of these databases.
     """
     t0 = time.perf_counter()
@@ -101,40 +112,69 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
         rel = rel_path(seg.path, root)
         old = segs.get(rel, {}).get("context")
         size, version = stat_token(seg.path)
-        if old and old["size"] == size and old["mtime_ns"] == version:
+        if old and old["size"] == size and old["mtime_ns"] == version \
+                and not old.get("light"):
             contexts[rel] = SegmentContext.from_json(old)
-        else:
+            continue
+        # a guess from the file's ends; its task reads the exact context on the way
+        ctx = light_context(seg.path, rel, light_blocks) \
+            if light_blocks and not remote and seg.duplicate_of is None else None
+        if ctx is None:
             to_scan.append((seg.path, rel))
+        else:
+            contexts[rel] = ctx
+            rep.guessed += 1
     for (_, rel), ctx in engine.map(_scan, to_scan):
         contexts[rel] = ctx
         rep.scanned += 1
-    tasks = plan_tasks(dump, root, contexts, spec)
-    if vehicle is not None:
-        tasks = [t for t in tasks
-                 if any(vehicle in v for v in t.vehicles.values())]
-    rep.segments = len(tasks)
-    todo = []
-    for t in tasks:
-        ent = segs.get(t.relpath, {})
-        if ent.get("fingerprint") == t.fingerprint and all(
-                os.path.exists(os.path.join(out, p)) for p in ent.get("parts", [])):
-            rep.skipped += 1
-        else:
-            todo.append(t)
-    total_frames = sum(t.frames for t in todo)
-    done_frames = 0
     os.makedirs(out, exist_ok=True)
     last_save = time.monotonic()
-    if progress is not None:
-        progress(0, len(todo), 0, total_frames)
-    for i, (task, res) in enumerate(engine.map(decode_segment, todo, out), 1):
-        _record(out, segs, task, res, contexts[task.relpath], rep)
-        done_frames += task.frames
-        if progress is not None:
-            progress(i, len(todo), done_frames, total_frames)
-        if time.monotonic() - last_save > _SAVE_EVERY_S:
-            save_manifest(out, _finish(man, spec, archive, contexts))
-            last_save = time.monotonic()
+    results: dict[str, TaskResult] = {}
+    for round_ in (1, 2):
+        if round_ == 2:
+            # plan again with the exact contexts the tasks read: rerun the tasks whose
+            # inputs the guesses got wrong (rare: a file's middle held a surprise)
+            if not rep.guessed:
+                break
+            for (_, rel), ctx in engine.map(_scan, [(s.path, r) for r, s in
+                                                    _light_segments(dump, root, contexts)]):
+                contexts[rel] = ctx             # not decoded now (--vehicle): scan it
+                rep.scanned += 1
+        tasks = plan_tasks(dump, root, contexts, spec)
+        if vehicle is not None:
+            tasks = [t for t in tasks
+                     if any(vehicle in v for v in t.vehicles.values())]
+        rep.segments = len(tasks)
+        todo = []
+        for t in tasks:
+            ent = segs.get(t.relpath, {})
+            if ent.get("fingerprint") == t.fingerprint and all(
+                    os.path.exists(os.path.join(out, p)) for p in ent.get("parts", [])):
+                if round_ == 1:
+                    rep.skipped += 1
+            else:
+                todo.append(t)
+        if round_ == 2:
+            rep.redone = len(todo)
+        total_frames = sum(t.frames for t in todo)
+        done_frames = 0
+        if progress is not None and (todo or round_ == 1):
+            progress(0, len(todo), 0, total_frames)
+        for i, (task, res) in enumerate(engine.map(decode_segment, todo, out), 1):
+            ctx = contexts[task.relpath]
+            if res.context is not None:
+                exact = SegmentContext.from_json(res.context)
+                exact.relpath, exact.size, exact.mtime_ns = ctx.relpath, ctx.size, ctx.mtime_ns
+                contexts[task.relpath] = ctx = exact
+            _record(out, segs, task, res, ctx, rep)
+            results[task.relpath] = res
+            done_frames += task.frames
+            if progress is not None:
+                progress(i, len(todo), done_frames, total_frames)
+            if time.monotonic() - last_save > _SAVE_EVERY_S:
+                save_manifest(out, _finish(man, spec, archive, contexts))
+                last_save = time.monotonic()
+    _totals(rep, results)
     # what a worker killed mid-task left (its task ran again elsewhere)
     rep.temporaries_removed += sweep_temporaries(out)
     for t in tasks:     # contexts of skipped files may be new (first run after an upgrade)
@@ -142,6 +182,17 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
     save_manifest(out, _finish(man, spec, archive, contexts))
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _light_segments(dump: Dump, root: str, contexts: dict[str, SegmentContext]
+                    ) -> list[tuple[str, Any]]:
+    """``(relpath, segment)`` of the files whose context is still a guess."""
+    out = []
+    for seg in dump.segments:
+        rel = rel_path(seg.path, root)
+        if contexts[rel].light:
+            out.append((rel, seg))
+    return out
 
 
 def _scan(item: tuple[str, str]) -> SegmentContext:
@@ -184,7 +235,16 @@ def _record(out: str, segs: dict[str, Any], task: Any, res: TaskResult,
     segs[task.relpath] = {"fingerprint": res.fingerprint, "parts": res.parts,
                           "rows": res.rows, "frames": res.frames, "context": ctx.to_json(),
                           "problems": res.problems}
-    rep.decoded += 1
+
+
+def _totals(rep: BuildReport, results: dict[str, TaskResult]) -> None:
+    """The report's sums over the last result of each file decoded."""
+    rep.decoded = len(results)
+    for res in results.values():
+        _add(rep, res)
+
+
+def _add(rep: BuildReport, res: TaskResult) -> None:
     rep.frames += res.frames
     rep.frames_decoded += res.decoded
     rep.parts_written += len(res.parts)

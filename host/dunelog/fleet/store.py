@@ -73,7 +73,9 @@ class PartWriter:
             tab = pa.concat_tables([t.cast(schema) for t in buf]) if len(buf) > 1 \
                 else buf[0].cast(schema)
             # dictionary pages only for text (labels, kinds): for signal values they cost
-            # time and space (measured: 1.6 s, 97 MB vs 1.2 s, 58 MB on bench_fleet's rally)
+            # time and space (measured: 1.6 s, 97 MB vs 1.2 s, 58 MB on bench_fleet's rally;
+            # byte-stream-split floats, other zstd levels, no statistics, non-null fields,
+            # parts encoded on 2 threads: no faster, see bench/RESULTS.md)
             text = [f.name for f in schema if pa.types.is_dictionary(f.type)
                     or pa.types.is_string(f.type)]
             pq.write_table(tab, tmp, compression=self.compression, row_group_size=ROW_GROUP,

@@ -22,7 +22,7 @@ from .._version import __version__
 from ..card.dump import Dump
 from ..card.problems import Problem
 from ..decode.decoder import DecodedMessage, Decoder
-from .plan import DecodeSpec, SegmentTask
+from .plan import ArrayTimeBase, DecodeSpec, SegmentTask, context_of
 from .remote import local_copy
 from .store import PartWriter
 from .tables import UNITS, RecordTables
@@ -48,6 +48,8 @@ class TaskResult:
     seconds: float
     report: dict[str, Any] = field(default_factory=dict)
     problems: int = 0
+    #: the file's exact context (:meth:`~.plan.SegmentContext.to_json`), read on the way
+    context: dict[str, Any] | None = None
 
 
 def dataset_version() -> str:
@@ -128,46 +130,81 @@ def _split_write(w: PartWriter, table: str, data: Any, utc: np.ndarray, boot: np
             w.write(table, vdir, date, tab if m is None else tab.filter(m), meta)
 
 
+def _utc_of(tb: Any, time_us: np.ndarray, boot: np.ndarray) -> np.ndarray | None:
+    """UTC of decoded frames as :meth:`Decoder.decode` computes it with ``tb``: int64,
+    -1 where the boot has no sync; None when no boot of ``tb`` has any."""
+    if not tb.boots():
+        return None
+    utc = np.full(time_us.shape[0], -1, np.int64)
+    if boot.size and boot.min() == boot.max():
+        u = tb.utc_us_array(int(boot[0]), time_us)
+        return utc if u is None else u
+    for b in np.unique(boot).tolist():
+        bm = boot == b
+        u = tb.utc_us_array(int(b), time_us[bm])
+        if u is not None:
+            utc[bm] = u
+    return utc
+
+
 def decode_segment(task: SegmentTask, root: str) -> TaskResult:
-    """Decode the segment file of ``task`` into parts under the dataset ``root``."""
+    """Decode the segment file of ``task`` into parts under the dataset ``root``.
+
+    The file is read once: its frames are decoded on the way and put on UTC at the end,
+    once its own time syncs are known (the plan gives only the other files' ones)."""
     import pyarrow as pa
     t0 = time.perf_counter()
     w = PartWriter(root, f"{task.key}-{task.fingerprint[:8]}")
     decoder = decoder_for(task.spec)
-    tb = task.timebase()
     lg = task.logger_id
     name = next(iter(task.vehicles.values()), ("", ""))[0]
     problems: list[Problem] = []
+    context: dict[str, Any] | None = None
     files = contextlib.ExitStack()         # the local copy of a file behind a URL
     try:
         if task.duplicate_of is not None:
             problems.append(Problem("duplicate_segment", task.relpath, 0,
                                     f"same logger/boot/segment as {task.duplicate_of}; "
                                     "skipped", boot=task.boot))
+            tb = task.timebase()
             recs = RecordTables(lg, tb, task.relpath)
         else:
             dump = Dump(files.enter_context(local_copy(task.path)))
             dump = dump.of_segments(dump.segments, start_seq=task.start_seq)
-            recs = RecordTables(lg, tb, task.relpath)
+            recs = RecordTables(lg, ArrayTimeBase({}), task.relpath)
             metas: dict[str, dict[bytes, bytes]] = {}
+            held: list[tuple[Any, Any]] = []
             for chunk, fixes, others in dump.chunks():
                 recs.add(others, fixes)
                 for arr in (chunk.classic, chunk.fd):
                     if not arr.size:
                         continue
-                    for dm in decoder.decode(arr, tb):
+                    for dm in decoder.decode(arr):
                         tab = dm.to_arrow()
                         tab = tab.add_column(5, pa.field("logger_id", pa.uint32()),
                                              pa.array(np.full(len(dm), chunk.logger_id,
                                                               np.uint32)))
-                        utc = dm.utc_us if dm.utc_us is not None \
-                            else np.full(len(dm), -1, np.int64)
-                        mname = dm.message.name
-                        meta = metas.get(mname)
-                        if meta is None:
-                            meta = metas[mname] = message_metadata(dm, task.spec,
-                                                                   task.relpath, name)
-                        _split_write(w, mname, tab, utc, dm.boot, task.vehicles, lg, meta)
+                        # the table only: the decoder's frame arrays can go now
+                        held.append((dm.message, tab))
+            ctx = context_of(dump, task.relpath, task.size, 0)
+            context = ctx.to_json()
+            tb = recs.tb = task.timebase(ctx.syncs)
+            ts = pa.timestamp("us", tz="UTC")
+            for msg, tab in held:
+                t_us = tab.column("time_us").to_numpy()
+                boot = tab.column("boot").to_numpy()
+                utc = _utc_of(tb, t_us, boot)
+                if utc is None:
+                    utc = np.full(len(tab), -1, np.int64)
+                else:                           # as DecodedMessage.to_arrow puts it
+                    tab = tab.set_column(2, pa.field("utc", ts), pa.array(utc, ts,
+                                                                           mask=utc < 0))
+                mname = msg.name
+                meta = metas.get(mname)
+                if meta is None:
+                    meta = metas[mname] = message_metadata(msg, task.spec, task.relpath, name)
+                _split_write(w, mname, tab, utc, boot, task.vehicles, lg, meta)
+            held.clear()
             problems = [p for p in dump.problems]
         for table, (tab, utc) in recs.tables(problems, task.cut_boots, task.boot).items():
             meta = _meta(UNITS[table], task.spec, task.relpath, name)
@@ -181,4 +218,5 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
         files.close()
     rep = decoder.report
     return TaskResult(task.relpath, task.fingerprint, parts, dict(w.rows), rep.frames,
-                      rep.decoded, time.perf_counter() - t0, rep.as_dict(), len(problems))
+                      rep.decoded, time.perf_counter() - t0, rep.as_dict(), len(problems),
+                      context)

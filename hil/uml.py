@@ -136,6 +136,25 @@ def _summary(console: str) -> str:
     return f"user-mode Linux guest ended without a result{': ' + tail if tail else ''}"
 
 
+#: the host's vm.max_map_count the guest needs (the kernel's default is 65,530)
+MAX_MAP_COUNT = 1 << 20
+
+
+def _raise_map_count() -> None:
+    """UML maps guest memory into each guest process's host process page by page: a guest
+    process of a few hundred MB with a fragmented heap (the nominal scenario's checker)
+    passes the host's default vm.max_map_count, its stub's mmap fails with ENOMEM, and UML
+    kills it ("UML ran out of memory on the host side ... vm.max_map_count", pytest rc 137
+    in CI, ~5 min into the scenario guest). Raise the limit (root); where that is refused
+    the guest's dmesg still names the cause."""
+    p = Path("/proc/sys/vm/max_map_count")
+    try:
+        if int(p.read_text()) < MAX_MAP_COUNT:
+            p.write_text(f"{MAX_MAP_COUNT}\n")
+    except (OSError, ValueError):
+        pass
+
+
 def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
         env: dict[str, str] | None = None, mem: str = "4G") -> tuple[int, str]:
     """Boot the guest, load the CAN modules, bring vcan0 and vcan1 up (mtu 72, CAN FD),
@@ -153,6 +172,7 @@ def run(cmd: list[str], cwd: str | Path, *, timeout: float = 1800,
         guest_env.setdefault("DUNELOG_NATIVE_DIR", str(xstate.native_dir()))
     except EnvFault:
         pass
+    _raise_map_count()
     work = Path(tempfile.mkdtemp(prefix="dunelog-uml-"))
     try:
         out, rc, t_start, t_end = (work / n for n in ("out.txt", "rc", "t_start", "t_end"))

@@ -23,7 +23,7 @@ export HIL_SCALE=${HIL_SCALE:-0.25}
 # Classic-CAN scenarios: in the user-mode Linux guest the i386 DUT runs through qemu-i386,
 # which does not pass SocketCAN's CAN_RAW_FD_FRAMES option (fd, overflow, card_full_* and
 # tests/hil/test_capture.py use FD frames; they run in the x64 lane).
-read -r -a hil <<< "${BOARD_LANE_HIL:-nominal saturated gnss_outage gnss_ubx_25hz power_cut nominal_mcp2515}"
+read -r -a hil <<< "${BOARD_LANE_HIL:-nominal gnss_outage gnss_ubx_25hz power_cut nominal_mcp2515}"
 sel=(tests/fw tests/e2e)
 for s in "${hil[@]}"; do
     sel+=("tests/hil/test_scenarios.py::test_scenario[$s]")

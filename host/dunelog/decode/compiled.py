@@ -39,6 +39,7 @@ class CompiledSignal:
     choice_labels: list[str] | None = None
     choice_codes: np.ndarray | None = None
     choice_lut: np.ndarray | None = None   # raw bits -> label code (short integer signals)
+    int32: bool = False         # integer output whose every value fits an int32
 
 
 @dataclass
@@ -84,6 +85,11 @@ def compile_signal(sig) -> CompiledSignal:
                         sig.unit or "", choices, sig.multiplexer_signal,
                         tuple(sig.multiplexer_ids) if sig.multiplexer_ids else None,
                         bool(sig.is_multiplexer))
+    if integer_out:
+        raw = (-(1 << (cs.length - 1)), (1 << (cs.length - 1)) - 1) if cs.signed \
+            else (0, (1 << cs.length) - 1)
+        ends = [r * scale + offset for r in raw]
+        cs.int32 = -(1 << 31) <= min(ends) and max(ends) < (1 << 31)
     if cs.little_endian:
         cs.lo = cs.start // 8
         cs.hi = (cs.start + cs.length - 1) // 8

@@ -9,6 +9,7 @@ from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
+from .arrow import from_numpy, strings
 from .compiled import CompiledMessage, compile_database, j1939_pgn, load_compiled
 from .vector import MessageColumns, decode_columns
 
@@ -92,22 +93,24 @@ class DecodedMessage:
 
     def to_arrow(self):
         """Wide table: time_us, boot, utc, channel, frame_id, one column per signal
-        (``<name>_label`` dictionary column next to signals with a value table)."""
+        (``<name>_label`` dictionary column next to signals with a value table).  A signal
+        is float64, or an integer column where the DBC makes every value an integer
+        (:func:`~.vector.to_physical`)."""
         import pyarrow as pa
-        cols = {"time_us": pa.array(self.time_us, pa.int64()),
-                "boot": pa.array(self.boot, pa.uint16()),
+        cols = {"time_us": from_numpy(self.time_us, pa.int64()),
+                "boot": from_numpy(self.boot, pa.uint16()),
                 "utc": _utc_array(self.utc_us, len(self)),
-                "channel": pa.array(self.channel, pa.uint8()),
-                "frame_id": pa.array(self.frame_id, pa.uint32())}
+                "channel": from_numpy(self.channel, pa.uint8()),
+                "frame_id": from_numpy(self.frame_id, pa.uint32())}
         for s in self.out_signals():
             present = self.columns.present.get(s.name)
             mask = None if present is None else ~present
-            cols[s.column] = pa.array(self.columns.values[s.name], mask=mask)
+            cols[s.column] = from_numpy(self.columns.values[s.name], mask=mask)
             codes = self.columns.label_codes.get(s.name)
             if codes is not None:
                 m = codes < 0 if mask is None else (codes < 0) | mask
                 cols[s.column + "_label"] = pa.DictionaryArray.from_arrays(
-                    pa.array(codes, pa.int32(), mask=m), pa.array(s.choice_labels, pa.string()))
+                    from_numpy(codes, pa.int32(), mask=m), strings(s.choice_labels))
         return pa.table(cols)
 
     def to_long(self, timestamp: str = "utc", with_time_us: bool = False,
@@ -176,7 +179,7 @@ def _utc_array(utc_us, n):
     t = pa.timestamp("us", tz="UTC")
     if utc_us is None:
         return pa.nulls(n, t)
-    return pa.array(utc_us, t, mask=utc_us < 0)
+    return from_numpy(utc_us, t, mask=utc_us < 0)
 
 
 class Decoder:

@@ -6,8 +6,8 @@ yields, chunk after chunk, and writes them as asammdf opens and plots them:
 * **One channel group per message** (acquisition name = the message name, a CAN-bus
   acquisition source whose path is ``0x<id>``), **one channel per signal**, named as in the
   DBC (not renamed like the Parquet ``<Signal>_`` columns), ``unit`` from the DBC.
-* **Values are the physical values**, the same numbers and NumPy dtype (int64, uint64 or
-  float64) as the Parquet columns: scaling is already applied, so no linear conversion is
+* **Values are the physical values**, the same numbers and NumPy dtype (int32, int64,
+  uint64 or float64) as the Parquet columns: scaling is already applied, so no linear conversion is
   stored.
 * **Value tables** (``VAL_``) become value-to-text conversions (MDF ``TABX``): key
   ``raw * scale + offset`` -> the DBC's text, and for a value without an entry the default

@@ -102,6 +102,9 @@ def to_numeric(raw: np.ndarray, s: CompiledSignal) -> np.ndarray:
 
 
 def to_physical(num: np.ndarray, s: CompiledSignal) -> np.ndarray:
+    """Raw numbers -> physical values: float64, or integers where the DBC makes every value
+    one (int32 when every value the signal can hold fits one, else int64; uint64 raw
+    64-bit unsigned)."""
     if s.is_float:
         with np.errstate(invalid="ignore"):     # signalling NaNs stay NaN
             v = num.astype(np.float64)
@@ -109,6 +112,10 @@ def to_physical(num: np.ndarray, s: CompiledSignal) -> np.ndarray:
             return v
         return v * s.scale + s.offset
     if s.integer_out:
+        if s.int32:         # every value the DBC allows fits: half the bytes downstream
+            if s.scale == 1 and s.offset == 0:
+                return num.astype(np.int32)
+            return (num * np.int64(s.scale) + np.int64(s.offset)).astype(np.int32)
         if s.scale == 1 and s.offset == 0:
             return num
         if num.dtype == np.uint64:

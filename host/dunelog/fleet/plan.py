@@ -37,8 +37,9 @@ from .remote import is_url, local_copy, stat_token
 __all__ = ["SegmentContext", "SegmentTask", "ArrayTimeBase", "DecodeSpec", "scan_segment",
            "plan_tasks", "context_of", "segment_key", "vehicle_dir", "rel_path", "PLAN_VERSION"]
 
-#: bumped whenever a task's output for the same inputs changes (forces a full redo)
-PLAN_VERSION = 1
+#: bumped whenever a task's output for the same inputs changes (forces a full redo);
+#: 2: integer signals that always fit one are int32 (a part's column types changed)
+PLAN_VERSION = 2
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ..card.bulk import GNSS_DTYPE
 from ..card.problems import Problem
 from ..card.records import Event, GnssFix, Overflow, Status
 from ..card.timebase import TimeBase
+from ..decode.arrow import from_numpy, strings
 
 __all__ = ["RecordTables", "UNITS", "EVENT_KINDS", "RECORD_TABLES", "empty_tables"]
 
@@ -84,8 +85,8 @@ class RecordTables:
         b = np.asarray(boot, np.uint16)
         utc = self._utc(b, t)
         lg = pa.nulls(len(t), pa.uint32()) if self.logger_id is None \
-            else pa.array(np.full(len(t), self.logger_id, np.uint32))
-        return {"time_us": pa.array(t), "boot": pa.array(b),
+            else from_numpy(np.full(len(t), self.logger_id, np.uint32))
+        return {"time_us": from_numpy(t), "boot": from_numpy(b),
                 "utc": _ts(utc), "logger_id": lg}, utc
 
     # ---------------------------------------------------------------- tables
@@ -108,8 +109,8 @@ class RecordTables:
                 "alt": _f(g["alt_mm"] / 1000.0, nofix),
                 "speed": _f(g["speed_cms"] / 100.0, g["speed_cms"] == _NA16),
                 "course": _f(g["course_cdeg"] / 100.0, g["course_cdeg"] == _NA16),
-                "fix_type": pa.array(g["fix_type"]),
-                "sats": pa.array(g["sats"]),
+                "fix_type": from_numpy(g["fix_type"]),
+                "sats": from_numpy(g["sats"]),
                 "hdop": _f(g["hdop_c"] / 100.0, g["hdop_c"] == _NA16),
             })
             out["gnss"] = (pa.table(cols), utc)
@@ -117,23 +118,22 @@ class RecordTables:
             e = self.events
             cols, utc = self._base([r.time_us for r in e], [r.boot for r in e])
             cols.update({
-                "kind": pa.array([EVENT_KINDS.get(r.kind, f"kind{r.kind}") for r in e],
-                                 pa.string()),
-                "code": pa.array(np.array([r.code for r in e], np.uint16)),
-                "text": pa.array([r.text for r in e], pa.string()),
+                "kind": strings([EVENT_KINDS.get(r.kind, f"kind{r.kind}") for r in e]),
+                "code": from_numpy(np.array([r.code for r in e], np.uint16)),
+                "text": strings([r.text for r in e]),
             })
             out["events"] = (pa.table(cols), utc)
         if self.status:
             s = self.status
             cols, utc = self._base([r.time_us for r in s], [r.boot for r in s])
             cols.update({
-                "supply": pa.array(np.array([r.supply_mv / 1000.0 for r in s])),
-                "temperature": pa.array(np.array([r.temp_dc / 10.0 for r in s])),
-                "ring_fill": pa.array(np.array([r.ring_hw_permille / 10.0 for r in s])),
-                "drops": pa.array(np.array([r.drops for r in s], np.uint32)),
-                "write_ms_max": pa.array(np.array([r.write_ms_max for r in s], np.uint32)),
-                "free": pa.array(np.array([r.free_kib for r in s], np.uint32)),
-                "uptime": pa.array(np.array([r.uptime_s for r in s], np.uint32)),
+                "supply": from_numpy(np.array([r.supply_mv / 1000.0 for r in s])),
+                "temperature": from_numpy(np.array([r.temp_dc / 10.0 for r in s])),
+                "ring_fill": from_numpy(np.array([r.ring_hw_permille / 10.0 for r in s])),
+                "drops": from_numpy(np.array([r.drops for r in s], np.uint32)),
+                "write_ms_max": from_numpy(np.array([r.write_ms_max for r in s], np.uint32)),
+                "free": from_numpy(np.array([r.free_kib for r in s], np.uint32)),
+                "uptime": from_numpy(np.array([r.uptime_s for r in s], np.uint32)),
             })
             out["status"] = (pa.table(cols), utc)
         rows = self._integrity_rows(problems, cuts, boot_of_file)
@@ -141,19 +141,17 @@ class RecordTables:
             cols, utc = self._base([r[0] for r in rows], [r[1] for r in rows])
             known = np.array([r[0] >= 0 for r in rows])
             utc = np.where(known, utc, -1)
-            cols["time_us"] = pa.array(np.array([r[0] for r in rows], np.int64),
-                                       mask=~known)
+            cols["time_us"] = from_numpy(np.array([r[0] for r in rows], np.int64),
+                                         mask=~known)
             cols["utc"] = _ts(utc)
             cols.update({
-                "kind": pa.array([r[2] for r in rows], pa.string()),
-                "file": pa.array([self.source] * len(rows), pa.string()),
-                "offset": pa.array([r[3] for r in rows], pa.int64()),
-                "seq": pa.array([r[4] for r in rows], pa.int64()),
-                "missing_blocks": pa.array([r[5] if r[2] == "seq_gap" else None
-                                            for r in rows], pa.int64()),
-                "dropped": pa.array([r[5] if r[2] == "overflow" else None for r in rows],
-                                    pa.int64()),
-                "detail": pa.array([r[6] for r in rows], pa.string()),
+                "kind": strings([r[2] for r in rows]),
+                "file": strings([self.source] * len(rows)),
+                "offset": _ints([r[3] for r in rows]),
+                "seq": _ints([r[4] for r in rows]),
+                "missing_blocks": _ints([r[5] if r[2] == "seq_gap" else None for r in rows]),
+                "dropped": _ints([r[5] if r[2] == "overflow" else None for r in rows]),
+                "detail": strings([r[6] for r in rows]),
             })
             out["integrity"] = (pa.table(cols), utc)
         return out
@@ -198,8 +196,8 @@ def empty_tables() -> dict[str, Any]:
     out = {}
     for name, (tab, _) in rt.tables([], {}, 0).items():
         tab = tab.slice(0, 0)
-        out[name] = tab.append_column("date", pa.array([], pa.string())) \
-                       .append_column("vehicle", pa.array([], pa.string()))
+        out[name] = tab.append_column("date", strings([])) \
+                       .append_column("vehicle", strings([]))
     return out
 
 
@@ -213,10 +211,15 @@ def _fix_array(fixes: list[GnssFix]) -> np.ndarray:
 
 def _ts(utc: np.ndarray) -> Any:
     import pyarrow as pa
-    return pa.array(utc, pa.timestamp("us", tz="UTC"), mask=utc < 0)
+    return from_numpy(utc, pa.timestamp("us", tz="UTC"), mask=utc < 0)
 
 
 def _f(values: Any, null: Any) -> Any:
-    import pyarrow as pa
-    return pa.array(np.asarray(values, np.float64), mask=np.asarray(null, bool))
+    return from_numpy(np.asarray(values, np.float64), mask=np.asarray(null, bool))
+
+
+def _ints(values: list[int | None]) -> Any:
+    """An int64 array of ``values`` (None: null)."""
+    return from_numpy(np.array([0 if v is None else v for v in values], np.int64),
+                      mask=np.array([v is None for v in values], bool))
 

@@ -21,6 +21,7 @@ import numpy as np
 from .._version import __version__
 from ..card.dump import Dump
 from ..card.problems import Problem
+from ..decode.arrow import from_numpy, to_numpy
 from ..decode.decoder import DecodedMessage, Decoder
 from .plan import ArrayTimeBase, DecodeSpec, SegmentTask, context_of
 from .remote import local_copy
@@ -124,10 +125,11 @@ def _split_write(w: PartWriter, table: str, data: Any, utc: np.ndarray, boot: np
         groups = []
         for b in ub.tolist():
             m = boot == b
-            groups.append((dirs.get(int(b), f"logger-{logger_id}"), data.filter(m), utc[m]))
+            groups.append((dirs.get(int(b), f"logger-{logger_id}"),
+                           data.filter(from_numpy(m)), utc[m]))
     for vdir, tab, u in groups:
         for date, m in _dates(u):
-            w.write(table, vdir, date, tab if m is None else tab.filter(m), meta)
+            w.write(table, vdir, date, tab if m is None else tab.filter(from_numpy(m)), meta)
 
 
 def _utc_of(tb: Any, time_us: np.ndarray, boot: np.ndarray) -> np.ndarray | None:
@@ -182,8 +184,8 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
                     for dm in decoder.decode(arr):
                         tab = dm.to_arrow()
                         tab = tab.add_column(5, pa.field("logger_id", pa.uint32()),
-                                             pa.array(np.full(len(dm), chunk.logger_id,
-                                                              np.uint32)))
+                                             from_numpy(np.full(len(dm), chunk.logger_id,
+                                                                np.uint32)))
                         # the table only: the decoder's frame arrays can go now
                         held.append((dm.message, tab))
             ctx = context_of(dump, task.relpath, task.size, 0)
@@ -191,13 +193,13 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
             tb = recs.tb = task.timebase(ctx.syncs)
             ts = pa.timestamp("us", tz="UTC")
             for msg, tab in held:
-                t_us = tab.column("time_us").to_numpy()
-                boot = tab.column("boot").to_numpy()
+                t_us = to_numpy(tab.column("time_us"))
+                boot = to_numpy(tab.column("boot"))
                 utc = _utc_of(tb, t_us, boot)
                 if utc is None:
                     utc = np.full(len(tab), -1, np.int64)
                 else:                           # as DecodedMessage.to_arrow puts it
-                    tab = tab.set_column(2, pa.field("utc", ts), pa.array(utc, ts,
+                    tab = tab.set_column(2, pa.field("utc", ts), from_numpy(utc, ts,
                                                                            mask=utc < 0))
                 mname = msg.name
                 meta = metas.get(mname)
@@ -208,7 +210,7 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
             problems = [p for p in dump.problems]
         for table, (tab, utc) in recs.tables(problems, task.cut_boots, task.boot).items():
             meta = _meta(UNITS[table], task.spec, task.relpath, name)
-            _split_write(w, table, tab, utc, tab.column("boot").to_numpy(), task.vehicles,
+            _split_write(w, table, tab, utc, to_numpy(tab.column("boot")), task.vehicles,
                          lg, meta)
         parts = w.commit()
     except BaseException:

@@ -203,6 +203,8 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode ``args.input`` with the databases into ``args.output``."""
+    from ..heap import keep_freed_memory
+    keep_freed_memory()               # chunk after chunk of arrays: keep the pages (heap.py)
     if args.dataset is not None:
         if args.output is not None:
             raise UnusableInput("give -o OUT (files) or --dataset DIR (a dataset), not both")

@@ -73,12 +73,12 @@ class DaskEngine(Engine):
             else:
                 n = max(1, int(workers or 1))
                 import dask
-                # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers; with
-                # the chunk-sized NumPy arrays a task allocates that costs ~60 % more time
-                # (measured: bench/RESULTS.md), so the workers keep glibc's default
-                environ = {k: v for k, v in dask.config.get(
-                    "distributed.nanny.pre-spawn-environ", {}).items()
-                    if k != "MALLOC_TRIM_THRESHOLD_"}
+                # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers: with
+                # the chunk-sized NumPy arrays a task allocates that costs ~60 % more time;
+                # the workers get the settings of dunelog.heap instead (bench/RESULTS.md)
+                from ..heap import ENVIRON
+                environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                           **ENVIRON}
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
                     self.cluster = LocalCluster(n_workers=n, threads_per_worker=1,
                                                 processes=True, dashboard_address=None,

@@ -51,7 +51,9 @@ class TableSink:
                 if self.metadata:
                     table = table.replace_schema_metadata(
                         {**(table.schema.metadata or {}), **self.metadata})
-                w = pq.ParquetWriter(path, table.schema, compression="zstd")
+                from .parquet import encodings
+                w = pq.ParquetWriter(path, table.schema, compression="zstd",
+                                     **encodings(table.schema))
             else:
                 import pyarrow.csv as pcsv
                 w = pcsv.CSVWriter(path, table.schema)

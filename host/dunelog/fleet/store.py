@@ -19,8 +19,10 @@ import os
 import tempfile
 from typing import Any
 
+from ..decode.parquet import encodings
+
 __all__ = ["PartWriter", "load_manifest", "save_manifest", "sweep_temporaries",
-           "MANIFEST", "TMP_MARK", "part_path", "encodings"]
+           "MANIFEST", "TMP_MARK", "part_path"]
 
 MANIFEST = "_dataset.json"
 TMP_MARK = ".tmp-"
@@ -91,23 +93,6 @@ class PartWriter:
             except OSError:
                 pass
         self._open.clear()
-
-
-def encodings(schema: Any) -> dict[str, Any]:
-    """``write_table`` options of a part's columns.
-
-    Dictionary pages only for text (labels, kinds): for signal values they cost time and
-    space (1.6 s, 97 MB vs 1.2 s, 58 MB on bench_fleet's rally).  Times (``time_us`` and
-    the UTC timestamps, a third of a part's bytes) delta-encoded: a steady frame rate
-    leaves a few bits per row, so zstd has little left to do (rally: 58 -> 28 MB, ~20 %
-    less time).  Byte-stream-split floats, other zstd levels, no statistics, non-null
-    fields, parts encoded on 2 threads were no faster (bench/RESULTS.md)."""
-    import pyarrow as pa
-    text = [f.name for f in schema if pa.types.is_dictionary(f.type)
-            or pa.types.is_string(f.type)]
-    times = {f.name: "DELTA_BINARY_PACKED" for f in schema
-             if pa.types.is_timestamp(f.type) or f.name == "time_us"}
-    return {"use_dictionary": text or False, "column_encoding": times or None}
 
 
 def sweep_temporaries(root: str) -> int:

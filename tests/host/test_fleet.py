@@ -417,7 +417,8 @@ def test_contexts_guessed_from_the_files_ends_give_the_same_dataset(tmp_path):
 
 def test_parts_are_cheap_to_write_and_read(archive, tmp_path):
     """Times are delta-encoded, integer signals int32 where the DBC says every value fits,
-    and a decode never imports pandas (0.15 s of every process, each worker's included)."""
+    and a decode never imports pandas (0.15 s of every process, each worker's included),
+    nor python-can (0.7 s: it imports asammdf) unless it reads or writes a frame log."""
     import subprocess
     import sys
     out = tmp_path / "ds"
@@ -437,3 +438,15 @@ def test_parts_are_cheap_to_write_and_read(archive, tmp_path):
     schema = pq.read_schema(f)
     assert schema.field("CoolantTemp").type == pa.int32()       # 8 bits, offset -40
     assert schema.field("EngineSpeed").type == pa.float64()     # scale 0.25
+    wide = tmp_path / "wide.parquet"
+    code = ("import sys; from dunelog.cli import main; "
+            f"main(['decode', {str(archive)!r}, '--dbc', {str(DBC)!r}, '--logger', '11', "
+            f"'-o', {str(wide)!r}, '--no-progress']); "
+            "print(sorted(m for m in ('pandas', 'can', 'asammdf') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True)
+    assert r.stdout.strip() == "[]", r.stderr
+    f = wide / "EngineData.parquet"
+    meta = pq.ParquetFile(f).metadata.row_group(0)
+    assert "DELTA_BINARY_PACKED" in meta.column(0).encodings          # time_us
+    assert pq.read_schema(f).field("CoolantTemp").type == pa.int32()

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..frames import FrameChunk
 from ..io.gnss_can import GnssCan, gnss_can_chunks
+from .arrow import from_numpy, strings, to_numpy
 from .decoder import Decoder
 from .mf4 import Mf4SignalSink
 from .window import TimeBound, window
@@ -177,8 +178,9 @@ def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = N
                             longs.extend(t)
             if longs:
                 tab = pa.concat_tables(longs)
-                tab = tab.take(np.argsort(tab.column("_t").to_numpy(), kind="stable"))
-                tab = with_identity(tab, logger, tab.column("_boot").to_numpy(), idents)
+                order = np.argsort(to_numpy(tab.column("_t")), kind="stable")
+                tab = tab.take(from_numpy(order))
+                tab = with_identity(tab, logger, to_numpy(tab.column("_boot")), idents)
                 sink.write_long(tab.drop_columns(["_t", "_boot"]))
     finally:
         sink.close()
@@ -200,9 +202,9 @@ def with_identity(table: Any, logger_id: int | None, boot: np.ndarray,
     n = table.num_rows
     if logger_id is None:
         lg = pa.nulls(n, pa.uint32())
-        vh = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
+        vh = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), strings([]))
     else:
-        lg = pa.array(np.full(n, logger_id, np.uint32), pa.uint32())
+        lg = from_numpy(np.full(n, logger_id, np.uint32))
         boot = np.asarray(boot)
         boots, inv = np.unique(boot, return_inverse=True)
         names = []
@@ -213,8 +215,8 @@ def with_identity(table: Any, logger_id: int | None, boot: np.ndarray,
             if name not in names:
                 names.append(name)
             codes[i] = names.index(name)
-        vh = pa.DictionaryArray.from_arrays(pa.array(codes[inv.reshape(-1)], pa.int32()),
-                                            pa.array(names, pa.string()))
+        vh = pa.DictionaryArray.from_arrays(from_numpy(codes[inv.reshape(-1)], pa.int32()),
+                                            strings(names))
     at = table.num_columns if at is None else at
     table = table.add_column(at, pa.field("logger_id", pa.uint32()), lg)
     return table.add_column(at + 1, pa.field("vehicle", vh.type), vh)

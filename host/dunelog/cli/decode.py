@@ -217,7 +217,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     out = args.output
     suffix = os.path.splitext(out)[1].lower()
     if suffix in FRAME_SUFFIXES:
-        from ..io import write_frames       # python-can (and asammdf): only when needed
+        from ..io import write_frames  # python-can (and asammdf): only when needed
         with progress_bar(args, "converting") as bar:
             raw = select_for_cli(open_for_cli(args.input, logger_id=args.logger,
                                               progress=bar), args, args.input)
@@ -254,7 +254,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     # written whole or not at all: a failed run leaves an existing OUT as it was
     target = output_dir if layout == "wide" and suffix != ".mf4" else output_file
     if foreign:
-        from ..io import iter_frame_chunks      # python-can: only for a foreign log
+        from ..io import iter_frame_chunks  # python-can: only for a foreign log
         if not os.path.exists(args.input):
             raise UnusableInput(f"no such file or directory: {args.input}")
         try:

@@ -32,22 +32,21 @@ def _validity(mask: np.ndarray | None) -> tuple[Any, int]:
     return pa.py_buffer(np.packbits(~mask, bitorder="little")), nulls
 
 
-def from_numpy(values: np.ndarray, type: Any = None, mask: np.ndarray | None = None) -> Any:
-    """The Arrow array of ``values`` (bool or numeric), typed ``type`` (default: from the
+def from_numpy(values: np.ndarray, typ: Any = None, mask: np.ndarray | None = None) -> Any:
+    """The Arrow array of ``values`` (bool or numeric), typed ``typ`` (default: from the
     dtype; a timestamp type takes int64 values), null where ``mask`` is True: what
-    ``pa.array(values, type, mask=mask)`` gives, without importing pandas."""
+    ``pa.array(values, typ, mask=mask)`` gives, without importing pandas."""
     import pyarrow as pa
     v = np.asarray(values)
-    if type is None:
-        type = pa.from_numpy_dtype(v.dtype)
-    if pa.types.is_boolean(type):
+    typ = pa.from_numpy_dtype(v.dtype) if typ is None else typ
+    if pa.types.is_boolean(typ):
         data = np.packbits(np.asarray(v, bool), bitorder="little")
     else:
-        name = str(type)
+        name = str(typ)
         dt = np.int64 if name.startswith(("timestamp", "duration")) else _NP[name]
         data = np.ascontiguousarray(v, dt)
     validity, nulls = _validity(mask)
-    return pa.Array.from_buffers(type, len(v), [validity, pa.py_buffer(data)], nulls)
+    return pa.Array.from_buffers(typ, len(v), [validity, pa.py_buffer(data)], nulls)
 
 
 def strings(values: Sequence[str | None]) -> Any:

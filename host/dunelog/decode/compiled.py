@@ -89,7 +89,7 @@ def compile_signal(sig) -> CompiledSignal:
         raw = (-(1 << (cs.length - 1)), (1 << (cs.length - 1)) - 1) if cs.signed \
             else (0, (1 << cs.length) - 1)
         ends = [r * scale + offset for r in raw]
-        cs.int32 = -(1 << 31) <= min(ends) and max(ends) < (1 << 31)
+        cs.int32 = min(ends) >= -(1 << 31) and max(ends) < (1 << 31)
     if cs.little_endian:
         cs.lo = cs.start // 8
         cs.hi = (cs.start + cs.length - 1) // 8

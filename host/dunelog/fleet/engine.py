@@ -73,6 +73,7 @@ class DaskEngine(Engine):
             else:
                 n = max(1, int(workers or 1))
                 import dask
+
                 # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers: with
                 # the chunk-sized NumPy arrays a task allocates that costs ~60 % more time;
                 # the workers get the settings of dunelog.heap instead (bench/RESULTS.md)

@@ -186,7 +186,6 @@ class RecordTables:
 def empty_tables() -> dict[str, Any]:
     """The record tables with no rows (their columns and types), for a dataset without any
     row of one (a clean rally has no ``integrity`` row)."""
-    import pyarrow as pa
     rt = RecordTables(0, TimeBase(), "")
     rt.gnss = [_fix_array([GnssFix(0, 0, 0, 0, 0, 0, 0, _NA32, _NA16, _NA16, _NA16,
                                    _NA16)])]

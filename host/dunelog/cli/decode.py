@@ -183,9 +183,9 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         try:
             rep = build_dataset(args.input, args.dataset, spec, engine=engine,
                                 logger_id=args.logger, vehicle=args.vehicle, progress=bar)
-        except DatasetError as e:
+        except (DatasetError, EngineError) as e:
             raise UnusableInput(str(e)) from None
-        if isinstance(engine, DaskEngine) and engine.cluster is not None:
+        if isinstance(engine, DaskEngine) and engine.local and rep.decoded:
             peaks = sorted(engine.worker_peak_rss_mb().values())
             rss = f"; worker peak RSS {', '.join(f'{m:.0f}' for m in peaks)} MB"
     rate = rep.frames / rep.seconds if rep.seconds else 0.0

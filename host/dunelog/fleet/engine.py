@@ -10,6 +10,7 @@ dataset's parts are renamed into place only when whole, see :mod:`.store`).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable, Iterator, Sequence
 
 __all__ = ["Engine", "SerialEngine", "DaskEngine", "make_engine", "EngineError"]
@@ -56,48 +57,80 @@ class DaskEngine(Engine):
     """Tasks on a ``dask.distributed`` cluster: a new :class:`LocalCluster` of
     ``workers`` processes (one thread each), or the scheduler at ``scheduler``
     (``tcp://host:port``), whose workers must see the archive and the output at the same
-    paths (shared storage)."""
+    paths (shared storage).
+
+    A LocalCluster starts in the background (~0.5 s: its workers are new Python
+    processes importing Dask and dunelog) while this process lists and plans the
+    archive; the first :meth:`map` that has tasks waits for it."""
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
         try:
-            from distributed import Client, LocalCluster
+            import distributed  # noqa: F401
         except ImportError:
             raise EngineError("the Dask engine needs dask.distributed: "
                               "pip install 'dunelog[fleet]' (or: pip install "
                               "'dask[distributed]')") from None
         self.cluster: Any = None
-        try:
-            if scheduler:
+        self.client: Any = None
+        self._error: BaseException | None = None
+        self._starting: threading.Thread | None = None
+        #: a LocalCluster of this process's own (not a scheduler's workers)
+        self.local = not scheduler
+        if scheduler:
+            from distributed import Client
+            try:
                 self.client = Client(scheduler, timeout="10s")
-                self.name = f"Dask scheduler {scheduler}"
-            else:
-                n = max(1, int(workers or 1))
-                import dask
+            except (OSError, TimeoutError) as e:
+                raise EngineError(f"cannot reach the Dask scheduler {scheduler}: {e}") \
+                    from None
+            self.name = f"Dask scheduler {scheduler}"
+        else:
+            n = max(1, int(workers or 1))
+            self.name = f"Dask LocalCluster, {n} worker process(es)"
+            self._starting = threading.Thread(target=self._start_local, args=(n,),
+                                              name="dunelog-cluster-start", daemon=True)
+            self._starting.start()
 
-                # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers: with
-                # the chunk-sized NumPy arrays a task allocates that costs ~60 % more time;
-                # the workers get the settings of dunelog.heap instead (bench/RESULTS.md)
-                from ..heap import ENVIRON
-                environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-                           **ENVIRON}
-                with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-                    self.cluster = LocalCluster(n_workers=n, threads_per_worker=1,
-                                                processes=True, dashboard_address=None,
-                                                silence_logs=logging.ERROR)
-                self.client = Client(self.cluster)
-                self.name = f"Dask LocalCluster, {n} worker process(es)"
-        except (OSError, TimeoutError) as e:
-            if self.cluster is not None:
-                self.cluster.close()
-            raise EngineError(f"cannot reach the Dask scheduler {scheduler}: {e}") from None
+    def _start_local(self, n: int) -> None:
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+
+            from ..heap import ENVIRON
+            # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers: with the
+            # chunk-sized NumPy arrays a task allocates that costs ~60 % more time; the
+            # workers get the settings of dunelog.heap instead (bench/RESULTS.md)
+            environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                       **ENVIRON}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+                # the task module imported as the worker starts, not by its first task
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1,
+                                            processes=True, dashboard_address=None,
+                                            silence_logs=logging.ERROR,
+                                            preload=["dunelog.fleet.task"])
+            self.client = Client(self.cluster)
+        except BaseException as e:  # noqa: BLE001 - raised again by _ready(), in the caller
+            self._error = e
+
+    def _ready(self) -> Any:
+        """The client, once the cluster has started (:class:`EngineError` if it could not)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+            if self._error is not None:
+                err, self._error = self._error, None
+                self.close()
+                raise EngineError(f"cannot start the Dask workers: {err}") from err
+        return self.client
 
     def map(self, fn: Callable[..., Any], items: Sequence[Any],
             *args: Any) -> Iterator[tuple[Any, Any]]:
         from distributed import as_completed
         if not items:
             return
-        futures = self.client.map(fn, list(items), *[[a] * len(items) for a in args],
-                                  pure=False, retries=1)
+        client = self._ready()
+        futures = client.map(fn, list(items), *[[a] * len(items) for a in args],
+                             pure=False, retries=1)
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             for fut in as_completed(futures):
@@ -109,17 +142,22 @@ class DaskEngine(Engine):
     def worker_pids(self) -> list[int]:
         """Process ids of the workers (for tests and memory figures)."""
         import os
-        return sorted(self.client.run(os.getpid).values())
+        return sorted(self._ready().run(os.getpid).values())
 
     def worker_peak_rss_mb(self) -> dict[str, float]:
         """Peak resident memory of each live worker process, MB (a worker restarted after a
         crash counts from its restart)."""
-        return {w: v / 1024 for w, v in self.client.run(_peak_rss_kb).items()}
+        return {w: v / 1024 for w, v in self._ready().run(_peak_rss_kb).items()}
 
     def close(self) -> None:
-        self.client.close()
+        if self._starting is not None:      # never used: let it finish starting first
+            self._starting.join()
+            self._starting = None
+        if self.client is not None:
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        self.client = self.cluster = None
 
 
 def make_engine(workers: int | None = None, scheduler: str | None = None) -> Engine:

@@ -72,8 +72,8 @@ class PartWriter:
         import pyarrow.parquet as pq
         out = []
         for schema, tmp, rel, buf, _ in self._open.values():
-            tab = pa.concat_tables([t.cast(schema) for t in buf]) if len(buf) > 1 \
-                else buf[0].cast(schema)
+            tab = pa.concat_tables([_as(t, schema) for t in buf]) if len(buf) > 1 \
+                else _as(buf[0], schema)
             # encoded in memory, written in one call: straight to the file, pyarrow makes
             # ~60 small writes and seeks per part
             buf = pa.BufferOutputStream()
@@ -93,6 +93,14 @@ class PartWriter:
             except OSError:
                 pass
         self._open.clear()
+
+
+def _as(table: Any, schema: Any) -> Any:
+    """``table`` with ``schema``: its metadata only when the columns are already its own
+    (the usual case: a cast of each column costs more)."""
+    if table.schema.equals(schema, check_metadata=False):
+        return table.replace_schema_metadata(schema.metadata)
+    return table.cast(schema)
 
 
 def sweep_temporaries(root: str) -> int:

@@ -150,3 +150,23 @@ def test_damaged_file_of_full_size_is_not_cut_at_open(tmp_path: Path) -> None:
     assert "bad_segment_header" in kinds and "cut_at_open" not in kinds
     assert d.stats is not None and d.stats.boots[(LOGGER, 3)].records == sum(
         len(s.timed) for s in segs)
+
+
+@pytest.mark.parametrize("tail", ["closed", "header_only", "empty"])
+def test_the_datasets_power_cuts_follow_the_same_rule(tmp_path: Path, tail: str) -> None:
+    """`decode --dataset` plans from each file's context, not from one pass over the dump:
+    its integrity table must still call a boot cut exactly where `info` does."""
+    pq = pytest.importorskip("pyarrow.parquet", reason="the dataset is Parquet (pyarrow)")
+    from dunelog.fleet import DecodeSpec, build_dataset
+    root, segs = card(tmp_path)
+    if tail == "header_only":
+        dlgen.write(root / "B00003_S0002.dlg", next_header(segs))
+    elif tail == "empty":
+        dlgen.write(root / "B00003_S0002.dlg", b"")
+    want = {b for b, end in ends(root).items() if end == "cut"}
+    assert want == (set() if tail == "closed" else {3})
+    out = tmp_path / "ds"
+    build_dataset(str(root), str(out), DecodeSpec.make([]))
+    rows = pq.read_table(out / "integrity").to_pylist() if (out / "integrity").exists() \
+        else []
+    assert {r["boot"] for r in rows if r["kind"] == "power_cut"} == want

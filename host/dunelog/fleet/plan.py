@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..card import format as F
-from ..card.dump import BootStats, Dump, DumpStats, Segment, safe_name
+from ..card.dump import BootStats, Dump, DumpStats, Segment, highest_segments, safe_name
 from ..card.records import SessionStart
 from ..card.timebase import TimeBase
 from .remote import is_url, local_copy, stat_token
@@ -250,6 +250,7 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
                     cur = getattr(bst, k)
                     setattr(bst, k, v if cur is None else pick(cur, v))
             bst.clean_end = b["clean_end"]
+            bst.last_segment = seg.segment if seg.boot == bt else None
         for bts, pts in ctx.syncs.items():
             tb = stats.timebases.setdefault(lg, TimeBase())
             if pts:
@@ -258,6 +259,12 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
                 owned.setdefault((lg, int(bts)), []).append((seg.path, pts))
         for bts, ss in ctx.sessions.items():
             stats.sessions.setdefault((lg, int(bts)), SessionStart(**ss))
+    # as Dump.scan: LAST followed by a later file of the boot without a block is a cut
+    highest = highest_segments(dump.segments)
+    for k, bst in stats.boots.items():
+        if bst.clean_end and bst.last_segment is not None \
+                and highest.get(k, -1) > bst.last_segment:
+            bst.clean_end = False
     stats.complete = True
     dump.stats = stats
     idents = dump.identities()

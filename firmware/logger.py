@@ -138,10 +138,10 @@ class Logger:
 
     def _write(self, flags, last=False):
         now = self.clock.us
-        last = last or self.seg.last_due(now)
+        rotate = not last and self.seg.last_due(now)
         seq = self.enc.seq
-        blk = self.enc.close(flags | (_B_LAST if last else 0))
-        self.seg.write(blk, seq, now, last, flags & _B_FLUSH)
+        blk = self.enc.close(flags | (_B_LAST if last or rotate else 0))
+        self.seg.write(blk, seq, now, last or rotate, flags & _B_FLUSH, rotate)
         self.blocks_written += 1
 
     def _drain(self, now):

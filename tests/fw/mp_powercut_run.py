@@ -140,9 +140,10 @@ def _w_room(self):
     return _in("delete", _sw_room, self)
 
 
-def _w_write(self, block, seq, now_us, last, flush):
-    r = _sw_write(self, block, seq, now_us, last, flush)
-    if r and (flush or last):
+def _w_write(self, *args):
+    # (block, seq, now_us, last, flush[, rotate]): earlier firmware has no rotate
+    r = _sw_write(self, *args)
+    if r and (args[4] or args[3]):
         for p in FILES:       # a completed flush: everything written so far is promised
             p.ack()
     return r

@@ -8,9 +8,10 @@ range of cuts), and checks every cut image it leaves with a FAT reader of its ow
 * every acknowledged byte of the cut boot reads back (MicroPython's count and the host's);
 * every segment of the earlier boots is byte-identical, or was deleted oldest-first by the
   "overwrite" card-full policy;
-* dunelog reads the card with no integrity problem except the cut boot's own segment
-  cut at open (empty, or its header cut short: "cut_at_open") and reports the cut boot
-  as "cut", also when the cut came right after a rotation's LAST block;
+* dunelog reads the card with no integrity problem except the cut boot's own residue: a
+  segment cut at open (empty, or its header cut short: "cut_at_open"), or a rotation whose
+  LAST block the cut kept off the card ("cut_in_rotation"), and reports every cut boot as
+  "cut", also when the cut came right after a rotation's LAST block;
 * the last good config a boot falls back to is whole and the right one: the previous
   config if the cut boot's save had not returned, the new one if it had (either while it
   was in flight), the new one after the next boot;
@@ -68,7 +69,7 @@ class Summary:
     earlier_deleted: int = 0       # by the card-full policy (oldest first)
     next_logging: int = 0
     empty_segments: int = 0        # the cut boot's segment created, header not flushed
-    closed_after_rotation: int = 0  # cut boots the host reports "closed" (see check())
+    cut_in_rotation: int = 0       # the rotation's LAST block kept off the card by the cut
     last_good: Counter = field(default_factory=Counter)   # fallback config after the cut
     leaked_clusters: int = 0       # lost clusters (space) summed over cuts
     failures: list[str] = field(default_factory=list)
@@ -89,9 +90,8 @@ class Summary:
             f"next boots logging normally: {self.next_logging}/{self.cuts}",
             f"segment files cut at open (empty or header cut short, 'cut_at_open'): "
             f"{self.empty_segments}; leaked clusters (space only): {self.leaked_clusters}",
-            f"cut boots the host reports 'closed' (cut after a rotation's LAST, before "
-            f"the next segment file existed): "
-            f"{self.closed_after_rotation}",
+            f"rotations cut before their LAST block reached the card ('cut_in_rotation'): "
+            f"{self.cut_in_rotation}",
             "last good config a boot falls back to, after the cut: "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.last_good.items())),
             f"failures: {len(self.failures)}",
@@ -171,22 +171,18 @@ class Checker:
                     and _seg_key(name)[0] < nxt["boot"]:
                 s.empty_segments += 1
                 continue
+            if p["kind"] == "cut_in_rotation" and pre.get(name) is None \
+                    and _seg_key(name)[0] < nxt["boot"]:
+                s.cut_in_rotation += 1
+                continue
             bad.append(f"host reader: {p['kind']} {name}: {p['message']}")
         boots = {b["boot"]: b for b in info["boots"]}
         pre_boots = {_seg_key(n)[0] for n in pre}
         for b, v in boots.items():
-            if b in pre_boots or b == nxt["boot"] or v["end"] == "cut":
-                continue
-            # closed: the cut came after a rotation's LAST block was synced and before
-            # the next segment's directory entry reached the card (segment.py opens the
-            # next file with its next block): no trace of it, so the host cannot tell
-            # this from a shutdown (known limit, docs/RELIABILITY.md). A later empty or
-            # header-only segment of the boot makes it "cut" (the host reader's rule).
-            segs = [(x["segment"], x["blocks"]) for x in info["segments"] if x["boot"] == b]
-            later = [n for n, k in segs if n > max(m for m, k2 in segs if k2)]
-            if rec["phase"] in ("rotate", "delete", "write", "flush") and not later:
-                s.closed_after_rotation += 1
-            else:
+            # every cut boot reads "cut": segment.py creates the next segment before it
+            # writes a rotation's LAST block, so a cut after LAST leaves a later segment
+            # file of the boot without a block (the host reader's rule)
+            if b not in pre_boots and b != nxt["boot"] and v["end"] != "cut":
                 bad.append(f"cut boot {b} reported {v['end']!r}, not 'cut'")
         # the last good config: whole, the previous one or the new one as the save goes
         lg = nxt.get("lg_cut")

@@ -40,10 +40,10 @@ def test_a_flush_that_does_not_sync_loses_acknowledged_records(tmp_path: Path) -
     shutil.copytree(ROOT / "firmware", fw)
     seg = fw / "segment.py"
     src = seg.read_text()
-    flush = "                if flush or last:\n                    self.f.flush()\n"
+    flush = "                    if flush or last:\n                        self.f.flush()\n"
     assert flush in src
-    seg.write_text(src.replace(flush, "                if flush or last:\n"
-                                      "                    pass        # broken: no sync\n"))
+    seg.write_text(src.replace(flush, "                    if flush or last:\n"
+                                      "                        pass    # broken: no sync\n"))
     s = run(12, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="write")
     assert s.lost_records > 0
     assert sum("not read back" in f for f in s.failures) >= s.cuts // 2, s.failures
@@ -71,3 +71,22 @@ def test_a_last_good_save_through_rename_loses_the_last_good_copy(tmp_path: Path
     s = run(24, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="config")
     assert s.last_good["None"] > 0, s.lines()
     assert any("last good config after the cut: None" in f for f in s.failures), s.failures
+
+
+def test_a_rotation_that_opens_the_next_segment_last_reads_as_a_clean_end(
+        tmp_path: Path) -> None:
+    """The harness catches the old rotation order (LAST block written and the file closed,
+    then the next segment opened): a cut in between leaves nothing of the next segment, so
+    the host reads the cut boot as closed."""
+    fw = tmp_path / "firmware"
+    shutil.copytree(ROOT / "firmware", fw)
+    seg = fw / "segment.py"
+    src = seg.read_text()
+    first = "        self.open(next_seq, now_us)"
+    then = "            try:\n                old.close()\n            except OSError:\n" \
+           "                pass\n"
+    assert first in src and then in src
+    seg.write_text(src.replace(first, "        pass    # broken: the next segment after LAST")
+                   .replace(then, then + "        self.open(next_seq, now_us)\n"))
+    s = run(60, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="rotate")
+    assert any("reported 'closed', not 'cut'" in f for f in s.failures), s.lines()

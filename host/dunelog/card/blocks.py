@@ -392,7 +392,18 @@ class SegmentScanner:
         self._logger, self._boot = hdr.logger_id, hdr.boot
         self.block_size = hdr.block_size
         if self.expect_seq is not None:
-            if hdr.first_seq > self.expect_seq:
+            if hdr.first_seq > self.expect_seq and self.size <= hdr.block_size:
+                # a header and no block: the firmware creates the next segment before it
+                # writes the rotation's LAST block, so the missing blocks are those the
+                # cut kept from the card (never acknowledged), not a lost file
+                self.problems.add(self._p(
+                    "cut_in_rotation", 0,
+                    f"blocks {self.expect_seq}..{hdr.first_seq - 1} of boot {hdr.boot} "
+                    "never reached the card: power cut while the segment before was "
+                    "closed by a rotation (nothing in them was acknowledged)",
+                    seq=hdr.first_seq, boot=hdr.boot,
+                    missing=(self.expect_seq, hdr.first_seq - 1)))
+            elif hdr.first_seq > self.expect_seq:
                 self.problems.add(self._p(
                     "seq_gap", 0,
                     f"blocks {self.expect_seq}..{hdr.first_seq - 1} of boot {hdr.boot} "

@@ -15,6 +15,8 @@ KINDS: dict[str, str] = {
     "slot_table": "block header / slot table / record chain inconsistent",
     "torn_tail": "file ends inside a block",
     "cut_at_open": "segment file empty or its header cut short: power cut while opening it",
+    "cut_in_rotation": "the blocks closing a segment never reached the card: power cut "
+                       "while rotating to the next (which holds only its header)",
     "garbage": "bytes skipped between blocks",
     "seq_gap": "missing block sequence numbers",
     "seq_order": "block sequence number went backwards or repeated",
@@ -33,7 +35,8 @@ class Problem:
 
     ``offset`` is the byte offset in ``file`` where the problem starts; ``seq`` is the
     block sequence number when known; ``missing`` is an inclusive ``(first, last)`` range
-    of missing sequence numbers for ``seq_gap``; ``nbytes`` the size of a skipped region.
+    of missing sequence numbers for ``seq_gap`` and ``cut_in_rotation``; ``nbytes`` the
+    size of a skipped region.
     """
 
     kind: str

@@ -37,6 +37,7 @@ UNITS: dict[str, dict[str, str]] = {
 }
 
 _NA16, _NA32 = 0xFFFF, 0xFFFFFFFF
+_MISSING = ("seq_gap", "cut_in_rotation")      # problems with a range of missing blocks
 _EPOCH_DAY_US = 86_400_000_000
 
 
@@ -149,7 +150,8 @@ class RecordTables:
                 "file": strings([self.source] * len(rows)),
                 "offset": _ints([r[3] for r in rows]),
                 "seq": _ints([r[4] for r in rows]),
-                "missing_blocks": _ints([r[5] if r[2] == "seq_gap" else None for r in rows]),
+                "missing_blocks": _ints([r[5] if r[2] in _MISSING else None
+                                         for r in rows]),
                 "dropped": _ints([r[5] if r[2] == "overflow" else None for r in rows]),
                 "detail": strings([r[6] for r in rows]),
             })
@@ -165,7 +167,7 @@ class RecordTables:
         dflt = boot_of_file if boot_of_file is not None else 0
         for p in problems:
             dropped = None
-            if p.kind == "seq_gap" and p.missing is not None:
+            if p.kind in _MISSING and p.missing is not None:
                 dropped = p.missing[1] - p.missing[0] + 1       # blocks
             rows.append((-1, p.boot if p.boot is not None else dflt, p.kind, p.offset,
                          p.seq, dropped, p.message))

@@ -335,8 +335,9 @@ def render_html(data: ReportData, *, command: Sequence[str] | str | None = None,
     logged_s = sum(b["duration_s"] or 0 for b in boots)
     ovf = info["overflow"]
     probs = info["problems"]
-    integrity_kinds = {"crc", "seq_gap", "seq_order", "torn_tail", "cut_at_open", "garbage",
-                       "bad_block_header", "slot_table", "bad_segment_header"}
+    integrity_kinds = {"crc", "seq_gap", "seq_order", "torn_tail", "cut_at_open",
+                       "cut_in_rotation", "garbage", "bad_block_header", "slot_table",
+                       "bad_segment_header"}
     n_integrity = sum(1 for p in probs if p["kind"] in integrity_kinds)
     cuts = sum(1 for b in boots if b["end"] == "cut")
     fix_s = sum((s[-1].time_us - s[0].time_us) / 1e6 for s in tr.segments if s)

@@ -49,7 +49,8 @@ _CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}      # the archive disk is full
 _MAX_DEPTH = 64             # directory levels walked on a card
 _LISTED = 20                # skipped / failed files named one per line, then counted
-_TORN = {"torn_tail", "cut_at_open", "crc", "bad_block_header", "slot_table", "garbage",
+_TORN = {"torn_tail", "cut_at_open", "cut_in_rotation", "crc", "bad_block_header",
+         "slot_table", "garbage",
          "bad_segment_header", "io_error"}
 
 

@@ -261,9 +261,9 @@ def plan_tasks(dump: Dump, root: str, contexts: dict[str, SegmentContext],
             stats.sessions.setdefault((lg, int(bts)), SessionStart(**ss))
     # as Dump.scan: LAST followed by a later file of the boot without a block is a cut
     highest = highest_segments(dump.segments)
-    for k, bst in stats.boots.items():
+    for key, bst in stats.boots.items():
         if bst.clean_end and bst.last_segment is not None \
-                and highest.get(k, -1) > bst.last_segment:
+                and highest.get(key, -1) > bst.last_segment:
             bst.clean_end = False
     stats.complete = True
     dump.stats = stats

@@ -415,20 +415,25 @@ def test_contexts_guessed_from_the_files_ends_give_the_same_dataset(tmp_path):
     assert (again.decoded, again.skipped, again.guessed) == (0, 6, 0)
 
 
+def _modules_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh Python process has imported after running ``code``."""
+    import subprocess
+    import sys
+    probe = f"{code}; import sys; print(sorted(m for m in {modules!r} if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       check=True)
+    return json.loads(r.stdout.strip().replace("'", '"'))
+
+
 def test_parts_are_cheap_to_write_and_read(archive, tmp_path):
     """Times are delta-encoded, integer signals int32 where the DBC says every value fits,
     and a decode never imports pandas (0.15 s of every process, each worker's included),
     nor python-can (0.7 s: it imports asammdf) unless it reads or writes a frame log."""
-    import subprocess
-    import sys
     out = tmp_path / "ds"
-    code = ("import sys; from dunelog.fleet import DecodeSpec, build_dataset; "
-            f"build_dataset({str(archive)!r}, {str(out)!r}, "
-            f"DecodeSpec.make([({str(DBC)!r}, None)])); "
-            "print('pandas' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       check=True)
-    assert r.stdout.strip() == "False", r.stderr
+    assert _modules_after(
+        "from dunelog.fleet import DecodeSpec, build_dataset; "
+        f"build_dataset({str(archive)!r}, {str(out)!r}, DecodeSpec.make([({str(DBC)!r}, None)]))",
+        ("pandas",)) == []
     f = next(out.glob("EngineData/vehicle=T1-204/date=*/part-*.parquet"))
     meta = pq.ParquetFile(f).metadata.row_group(0)
     enc = {meta.column(i).path_in_schema: meta.column(i).encodings
@@ -439,13 +444,10 @@ def test_parts_are_cheap_to_write_and_read(archive, tmp_path):
     assert schema.field("CoolantTemp").type == pa.int32()       # 8 bits, offset -40
     assert schema.field("EngineSpeed").type == pa.float64()     # scale 0.25
     wide = tmp_path / "wide.parquet"
-    code = ("import sys; from dunelog.cli import main; "
-            f"main(['decode', {str(archive)!r}, '--dbc', {str(DBC)!r}, '--logger', '11', "
-            f"'-o', {str(wide)!r}, '--no-progress']); "
-            "print(sorted(m for m in ('pandas', 'can', 'asammdf') if m in sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       check=True)
-    assert r.stdout.strip() == "[]", r.stderr
+    assert _modules_after(
+        "from dunelog.cli import main; "
+        f"main(['decode', {str(archive)!r}, '--dbc', {str(DBC)!r}, '--logger', '11', "
+        f"'-o', {str(wide)!r}, '--no-progress'])", ("pandas", "can", "asammdf")) == []
     f = wide / "EngineData.parquet"
     meta = pq.ParquetFile(f).metadata.row_group(0)
     assert "DELTA_BINARY_PACKED" in meta.column(0).encodings          # time_us

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["encodings"]
+__all__ = ["encodings", "ROW_GROUP"]
+
+#: rows per Parquet row group
+ROW_GROUP = 262_144
 
 
 def encodings(schema: Any) -> dict[str, Any]:

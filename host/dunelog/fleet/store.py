@@ -19,15 +19,13 @@ import os
 import tempfile
 from typing import Any
 
-from ..decode.parquet import encodings
+from ..decode.parquet import ROW_GROUP, encodings
 
 __all__ = ["PartWriter", "load_manifest", "save_manifest", "sweep_temporaries",
            "MANIFEST", "TMP_MARK", "part_path"]
 
 MANIFEST = "_dataset.json"
 TMP_MARK = ".tmp-"
-#: rows per Parquet row group
-ROW_GROUP = 262_144
 
 
 def part_path(table: str, vehicle: str, date: str, stem: str) -> str:

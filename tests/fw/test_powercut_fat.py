@@ -88,5 +88,5 @@ def test_a_rotation_that_opens_the_next_segment_last_reads_as_a_clean_end(
     assert first in src and then in src
     seg.write_text(src.replace(first, "        pass    # broken: the next segment after LAST")
                    .replace(then, then + "        self.open(next_seq, now_us)\n"))
-    s = run(60, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="rotate")
+    s = run(30, seed=15, workers=2, firmware=fw, say=lambda _m: None, phases="rotate")
     assert any("reported 'closed', not 'cut'" in f for f in s.failures), s.lines()

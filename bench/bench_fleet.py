@@ -7,8 +7,8 @@ per vehicle and day.  Measured in one run, each as the user runs it (a fresh pro
 in to file out, imports included):
 
 * ``dunelog decode ARCHIVE --dbc dbc/recce.dbc --dataset OUT`` (this process's tasks one
-  after the other), then ``--workers 1`` and ``--workers 2`` (a LocalCluster: its start is
-  counted);
+  after the other) on one core (the per-core figure) and free to use both, then
+  ``--workers 1`` and ``--workers 2`` (a LocalCluster: its start is counted);
 * asammdf on the same CAN frames as MF4 (one file per vehicle, written by ``dunelog
   convert``, not timed): ``MDF(path)`` + ``extract_bus_logging`` in a fresh process
   (bench/asammdf_baseline.py); in memory, nothing written;
@@ -57,13 +57,19 @@ def cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_decode(archive: Path, out: Path, extra: list[str]) -> dict:
+def _one_core() -> None:
+    """In the child: run on one core only (the per-core figure)."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def run_decode(archive: Path, out: Path, extra: list[str], one_core: bool = False) -> dict:
     """``dunelog decode --dataset`` in a fresh process: wall seconds and what it said."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "dunelog", "decode", str(archive), "--dbc", DBC,
            "--dataset", str(out), "--no-progress", *extra]
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(),
+                       preexec_fn=_one_core if one_core else None)
     wall = time.perf_counter() - t
     if r.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
@@ -116,9 +122,11 @@ def main() -> None:
               f"({'cached' if info.cached else 'built'} in {time.perf_counter() - t:.1f} s)")
         print(f"cpu: {cpu()}, {os.cpu_count()} cores; python {platform.python_version()}")
         res = {}
-        for label, extra in (("single process", []), ("dask 1 worker", ["--workers", "1"]),
+        for label, extra in (("one core", []), ("single process", []),
+                             ("dask 1 worker", ["--workers", "1"]),
                              ("dask 2 workers", ["--workers", "2"])):
-            res[label] = r = run_decode(info.root, work / "ds", extra)
+            res[label] = r = run_decode(info.root, work / "ds", extra,
+                                        one_core=label == "one core")
             print(f"{label:15s}: {r['wall']:6.2f} s end to end = "
                   f"{r['frames'] / r['wall'] / 1e6:5.2f} M frames/s   [{r['line']}]")
         mdf = baseline(info.root, DBC, work=work / "mf4")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["encodings", "ROW_GROUP"]
+__all__ = ["encodings", "conform", "ROW_GROUP"]
 
 #: rows per Parquet row group
 ROW_GROUP = 262_144
@@ -30,3 +30,12 @@ def encodings(schema: Any) -> dict[str, Any]:
     times = {f.name: "DELTA_BINARY_PACKED" for f in schema
              if pa.types.is_timestamp(f.type) or f.name == "time_us"}
     return {"use_dictionary": text or False, "column_encoding": times or None}
+
+
+def conform(table: Any, schema: Any) -> Any:
+    """``table`` with ``schema`` (a part's or a file's first chunk's): only the metadata
+    replaced when the columns already match, the usual case (a cast of every column of
+    every chunk costs more); cast otherwise (a label column that was all null)."""
+    if table.schema.equals(schema, check_metadata=False):
+        return table.replace_schema_metadata(schema.metadata)
+    return table.cast(schema)

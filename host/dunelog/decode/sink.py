@@ -18,7 +18,7 @@ from ..io.gnss_can import GnssCan, gnss_can_chunks
 from .arrow import from_numpy, strings, to_numpy
 from .decoder import Decoder
 from .mf4 import Mf4SignalSink
-from .parquet import ROW_GROUP, encodings
+from .parquet import ROW_GROUP, conform, encodings
 from .window import TimeBound, window
 
 __all__ = ["TableSink", "decode_dump", "with_timebase", "with_identity", "EpochTimeBase",
@@ -77,13 +77,13 @@ class TableSink:
         table = self._prep(table)
         path = os.path.join(self.out, f"{_safe(name)}.{self.fmt}")
         self._writer(name, path, table)
-        self._append(name, table.cast(self.schemas[name]))
+        self._append(name, conform(table, self.schemas[name]))
 
     def write_long(self, table: Any) -> None:
         """Append ``table`` to the one long file."""
         table = self._prep(table)
         self._writer("", self.out, table)
-        self._append("", table.cast(self.schemas[""]))
+        self._append("", conform(table, self.schemas[""]))
 
     def _append(self, key: str, table: Any) -> None:
         # Parquet: a chunk's rows are gathered into row groups of ROW_GROUP rows (one

@@ -19,7 +19,7 @@ import os
 import tempfile
 from typing import Any
 
-from ..decode.parquet import ROW_GROUP, encodings
+from ..decode.parquet import ROW_GROUP, conform, encodings
 
 __all__ = ["PartWriter", "load_manifest", "save_manifest", "sweep_temporaries",
            "MANIFEST", "TMP_MARK", "part_path"]
@@ -70,8 +70,8 @@ class PartWriter:
         import pyarrow.parquet as pq
         out = []
         for schema, tmp, rel, buf, _ in self._open.values():
-            tab = pa.concat_tables([_as(t, schema) for t in buf]) if len(buf) > 1 \
-                else _as(buf[0], schema)
+            tab = pa.concat_tables([conform(t, schema) for t in buf]) if len(buf) > 1 \
+                else conform(buf[0], schema)
             # encoded in memory, written in one call: straight to the file, pyarrow makes
             # ~60 small writes and seeks per part
             buf = pa.BufferOutputStream()
@@ -91,14 +91,6 @@ class PartWriter:
             except OSError:
                 pass
         self._open.clear()
-
-
-def _as(table: Any, schema: Any) -> Any:
-    """``table`` with ``schema``: its metadata only when the columns are already its own
-    (the usual case: a cast of each column costs more)."""
-    if table.schema.equals(schema, check_metadata=False):
-        return table.replace_schema_metadata(schema.metadata)
-    return table.cast(schema)
 
 
 def sweep_temporaries(root: str) -> int:

@@ -95,3 +95,17 @@ def test_unix_march_asks_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(lane.ARCH_VAR, "x64" if m.mpy_arch == "x86" else "x86")
     with pytest.raises(BoardError, match="put the right interpreter first on PATH"):
         unix_march()
+
+
+def test_source_modules_an_mpy_build_replaces_are_stale() -> None:
+    """Every module of ours left as source beside the .mpy that replaces it is removed at
+    the swap (MicroPython imports X.py before X.mpy): the esp32 MCP2515 driver too, and
+    another board's HAL; the user's own files stay."""
+    from dunelog.tech.deploy import _stale
+    if shutil.which("mpy-cross") is None:
+        pytest.skip("mpy-cross not installed")
+    b = build_firmware("esp32", stamp="gtest")
+    assert "mcp2515.mpy" in b.files
+    on_board = [*b.files, "ring.py", "mcp2515.py", "hal_stm32.mpy", "config.json",
+                "my_notes.py", "logs"]
+    assert _stale(on_board, b, None) == ["hal_stm32.mpy", "mcp2515.py", "ring.py"]

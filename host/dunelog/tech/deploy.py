@@ -218,11 +218,13 @@ def check_mpy(files: dict[str, bytes], board_mpy: int | None) -> None:
                              f"version; nothing was changed")
 
 
-def _stale(names_on_board: list[str], build: Build, src: Path) -> list[str]:
+def _stale(names_on_board: list[str], build: Build, src: Path | None) -> list[str]:
     """Firmware modules on the board that this build does not ship (e.g. ring.py when
-    ring.mpy replaces it, another board's HAL): removed at the swap. Other files stay."""
+    ring.mpy replaces it, another board's HAL, mcp2515.py left by a source deploy): removed
+    at the swap, since MicroPython imports X.py before X.mpy. Other files stay."""
     man = load_manifest(src)
-    ours = set(man["COMMON"]) | {b["hal"] for b in man["BOARDS"].values()}
+    ours = set(man["COMMON"]) | {m for b in man["BOARDS"].values()
+                                 for m in (b["hal"], *b.get("extra", ()))}
     keep = set(build.files)
     return sorted(n for n in names_on_board
                   if n not in keep and n.rsplit(".", 1)[0] in ours

@@ -265,6 +265,11 @@ def _dask():
                                                      "'dask[distributed]')")
 
 
+def _profiling() -> bool:
+    import dask
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 def test_dask_equals_single_process(archive, tmp_path):
     _dask()
     from dunelog.fleet import DaskEngine
@@ -273,6 +278,8 @@ def test_dask_equals_single_process(archive, tmp_path):
     two = tmp_path / "two"
     with DaskEngine(workers=2) as eng:
         rep = build_dataset(str(archive), str(two), SPEC, engine=eng)
+        # our cluster's workers run without Dask's profiler (no dashboard to show it)
+        assert set(eng._ready().run(_profiling).values()) == {False}
     assert rep.decoded == 12 and "2 worker" in rep.engine
     a, b = read_dataset(one), read_dataset(two)
     assert a.keys() == b.keys()

@@ -10,7 +10,7 @@ import can
 import pytest
 
 from dunelog.io import iter_messages
-from dunelog.io.dlg import DunelogReader
+from dunelog.io.plugin import DunelogReader
 
 DRIVE = Path(__file__).resolve().parents[1] / "vectors" / "drive"
 SEG = DRIVE / "B00002_S0000.dlg"

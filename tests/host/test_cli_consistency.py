@@ -313,6 +313,35 @@ def test_output_suffixes_of_the_help_are_the_registered_writers():
     assert list(OUTPUT_SUFFIXES) == supported_suffixes()
 
 
+def test_each_suffix_loads_the_module_that_registers_it():
+    """``SUFFIX_MODULES`` (what a command imports for a suffix) names, for every registered
+    reader and writer suffix, the module defining its class."""
+    from dunelog.io.base import READERS, SUFFIX_MODULES, WRITERS, load_formats
+    load_formats()
+    for reg in (READERS, WRITERS):
+        for suffix, cls in reg.items():
+            assert cls.__module__ == f"dunelog.io.{SUFFIX_MODULES[suffix]}", (suffix, cls)
+
+
+def test_dumps_convert_to_tables_without_python_can(tmp_path):
+    """A dump to Parquet or CSV needs neither python-can nor asammdf, which python-can
+    imports (~1 s); BLF does."""
+    import subprocess
+    import sys
+    drive = Path(__file__).resolve().parents[1] / "vectors" / "drive"
+    pq_out, csv_out, blf_out = (tmp_path / f"x.{s}" for s in ("parquet", "csv", "blf"))
+    code = ("import sys; from dunelog.io import write_frames; "
+            f"write_frames({str(pq_out)!r}, {str(drive)!r}); "
+            f"write_frames({str(csv_out)!r}, {str(drive)!r}); "
+            "print(sorted(m for m in ('can', 'asammdf') if m in sys.modules)); "
+            f"write_frames({str(blf_out)!r}, {str(drive)!r}); "
+            "print(sorted(m for m in ('can',) if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True)
+    assert r.stdout.split("\n")[:2] == ["[]", "['can']"]
+    assert csv_out.stat().st_size > 0 and blf_out.stat().st_size > 0
+
+
 def test_the_command_line_starts_without_python_can():
     """python-can loads asammdf (and sympy) when imported, ~0.6 s: building the parser,
     a dataset decode's imports and `query` must not pay for it."""

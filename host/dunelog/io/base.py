@@ -38,10 +38,16 @@ __all__ = ["FrameReader", "FrameWriter", "READERS", "WRITERS", "register_reader"
 #: ``progress(bytes_done, bytes_total)``, called while a dump is read
 Progress = Callable[[int, int], None]
 
-#: the format modules of this package, imported by :func:`load_formats`
-FORMAT_MODULES = ("dlg", "pycan", "mf4", "tables")
 #: :data:`READERS` key of the reader used when no other claims a file
 ANY_SUFFIX = "*"
+#: the format modules of this package, imported by :func:`load_formats`
+FORMAT_MODULES = ("dlg", "pycan", "mf4", "tables")
+#: suffix -> the format module that registers it (a test keeps this true): a command
+#: loads only the module it needs (python-can, behind ``pycan``, imports asammdf: ~1 s);
+#: a suffix not here loads every module
+SUFFIX_MODULES = {".dlg": "dlg", ".blf": "pycan", ".asc": "pycan", ".trc": "pycan",
+                  ".log": "pycan", ANY_SUFFIX: "pycan", ".mf4": "mf4",
+                  ".parquet": "tables", ".pq": "tables", ".csv": "tables"}
 
 #: suffix (lower case, with dot) -> reader class
 READERS: dict[str, type[FrameReader]] = {}
@@ -67,9 +73,11 @@ def register_writer(cls: type[FrameWriter]) -> type[FrameWriter]:
     return cls
 
 
-def load_formats() -> None:
-    """Import every format module (each registers its classes)."""
-    for m in FORMAT_MODULES:
+def load_formats(suffix: str | None = None) -> None:
+    """Import the format module of ``suffix`` (each registers its classes), or every one
+    (no suffix, or one no module claims)."""
+    mod = SUFFIX_MODULES.get(suffix) if suffix is not None else None
+    for m in (mod,) if mod else FORMAT_MODULES:
         importlib.import_module(f"{__package__}.{m}")
 
 
@@ -82,23 +90,25 @@ def is_dunelog_input(path: str | os.PathLike[str]) -> bool:
 def reader_for(path: str | os.PathLike[str]) -> type[FrameReader]:
     """The reader class of ``path``: a directory or ``.dlg`` is a dunelog dump; else the
     reader registered for the suffix if it accepts the file, else python-can's."""
-    load_formats()
     p = os.fspath(path)
     suffix = ".dlg" if os.path.isdir(p) else os.path.splitext(p)[1].lower()
+    load_formats(suffix)
     cls = READERS.get(suffix)
     if cls is not None and cls.accepts(p):
         return cls
+    load_formats(ANY_SUFFIX)
     return READERS[ANY_SUFFIX]
 
 
 def writer_for(path: str | os.PathLike[str]) -> type[FrameWriter]:
     """The writer class for ``path``'s suffix, or :class:`ValueError` naming the file."""
-    load_formats()
     p = os.fspath(path)
     suffix = os.path.splitext(p)[1].lower()
+    load_formats(suffix)
     try:
         return WRITERS[suffix]
     except KeyError:
+        load_formats()
         known = " ".join(sorted(WRITERS))
         raise ValueError(f"{p}: unknown output format {suffix or '(no suffix)'!r}; "
                          f"known: {known}") from None

@@ -1,28 +1,18 @@
-"""dunelog dumps (a ``.dlg`` segment file, a directory or an SD-dump tree) as frames, and
-the python-can plugin that lets :func:`can.LogReader` read them.
+"""dunelog dumps (a ``.dlg`` segment file, a directory or an SD-dump tree) as frames.
 
 :class:`DlgReader` is the :mod:`dunelog.io` reader of dumps; :func:`dump_chunks` gives the
 frames of an open :class:`~dunelog.card.dump.Dump` with their timestamps (UTC epoch seconds
 for every boot with a time sync, else seconds since boot; see :mod:`dunelog.frames`).
 
-:class:`DunelogReader` is registered in ``pyproject.toml`` under the entry-point group
-``can.io.message_reader`` (key ``.dlg``), which python-can 4.x consults in
-:func:`can.LogReader`; so these work once dunelog is installed::
-
-    import can
-    for msg in can.LogReader("B00001_S0000.dlg"): ...
-    python -m can.logconvert B00001_S0000.dlg out.blf
-    python -m can.player -i virtual B00001_S0000.dlg
+:mod:`.plugin` holds the python-can plugin built on :class:`DlgReader` (python-can
+imports asammdf, ~1 s: reading a dump here needs neither).
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any, Iterator
+from typing import Iterator
 
-import can
 import numpy as np
-from can.io.generic import MessageReader
 
 from ..card.dump import Dump
 from ..card.timebase import TimeBase
@@ -30,7 +20,7 @@ from ..frames import DEFAULT_MESSAGES_PER_CHUNK, FrameChunk
 from .base import FrameReader, Progress, SourceError, register_reader
 from .gnss_can import GnssCan, gnss_can_chunks
 
-__all__ = ["DlgReader", "DunelogReader", "dump_chunks", "open_dump_source"]
+__all__ = ["DlgReader", "dump_chunks", "open_dump_source"]
 
 
 def _times(tb: TimeBase | None, boot: np.ndarray, time_us: np.ndarray
@@ -113,23 +103,3 @@ class DlgReader(FrameReader):
                gnss: GnssCan | None = None) -> Iterator[FrameChunk]:
         # chunks follow the dump's block chunks, not ``size``
         yield from dump_chunks(open_dump_source(self.path, self.progress), gnss=gnss)
-
-
-class DunelogReader(MessageReader):
-    """python-can plugin: iterate the CAN frames of a dunelog segment file, directory or
-    dump tree (:class:`can.Message`, as :meth:`DlgReader.messages`)."""
-
-    def __init__(self, file: Any, **kwargs: Any) -> None:
-        if not isinstance(file, (str, bytes, os.PathLike)):
-            raise TypeError("DunelogReader needs a path (segment file or directory), "
-                            f"not {type(file).__name__}")
-        self.file = None
-        self.path = os.fsdecode(file)
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"no such file or directory: {self.path}")
-
-    def __iter__(self) -> Iterator[can.Message]:
-        yield from DlgReader(self.path).messages()
-
-    def stop(self) -> None:
-        pass

@@ -4,15 +4,16 @@ log another tool wrote (the reader is picked by :func:`~dunelog.io.base.reader_f
 from __future__ import annotations
 
 import os
-from typing import Iterator, Union
-
-import can
+from typing import TYPE_CHECKING, Iterator, Union
 
 from ..card.dump import Dump
 from ..frames import DEFAULT_MESSAGES_PER_CHUNK, FrameChunk, chunk_to_messages
 from .base import FrameReader, Progress, SourceError, reader_for
 from .dlg import DlgReader, dump_chunks
 from .gnss_can import GnssCan
+
+if TYPE_CHECKING:      # python-can imports asammdf (~1 s): a dump or table needs neither
+    import can
 
 __all__ = ["iter_frame_chunks", "iter_messages", "open_reader", "Source"]
 

@@ -25,14 +25,16 @@ written before the ``tx`` column existed read as received frames.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import can
 import numpy as np
 
 from ..card.format import CAN_BRS, CAN_ERR, CAN_ESI, CAN_EXT, CAN_RTR, CAN_TX
 from ..frames import Frames, frame_message
 from .base import FrameReader, FrameWriter, register_reader, register_writer
+
+if TYPE_CHECKING:      # python-can imports asammdf (~1 s): a dump or table needs neither
+    import can
 
 __all__ = ["ParquetWriter", "CsvWriter", "TableReader", "frames_table", "SCHEMA",
            "CSV_HEADER_PREFIX"]

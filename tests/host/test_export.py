@@ -285,3 +285,70 @@ def test_write_frames_returns_a_result(tmp_path, original):
     assert (res.path, res.frames, res.skipped) == (str(tmp_path / "x.trc"), len(original) - fd,
                                                    fd)
     assert not hasattr(write_frames, "last_writer")
+
+
+# --------------------------------------------------------------------- tables, column-wise
+def _odd_frames_table(hexed: bool):
+    """Rows that test every rule of a table's frames: a remote frame (its DLC kept), an
+    error frame, a sent one, BRS/ESI on classic (dropped) and FD (kept), FD and classic
+    payloads longer than their frame holds, a half microsecond, a negative time."""
+    import pyarrow as pa
+
+    from dunelog.io.tables import _schema
+    rows = [  # timestamp, ch, id, ext, rtr, err, fd, brs, esi, tx, dlc, data
+        (1.0000005, 0, 0x123, False, False, False, False, False, False, False, 2, b"\x01\x02"),
+        (1.0000015, 1, 0x1ABCDEF0, True, True, False, False, False, False, False, 4, b""),
+        (1.5, 2, 0x7FF, False, False, True, False, False, False, False, 0, b""),
+        (2.0, 0, 0x10, False, False, False, False, True, True, True, 3, b"\xaa\xbb\xcc"),
+        (2.5, 3, 0x20, False, False, False, True, True, True, False, 9, bytes(range(12))),
+        (3.0, 0, 0x30, False, False, False, False, False, False, False, 8, bytes(range(10))),
+        (-1.0, 0, 0x40, False, False, False, True, False, False, True, 15, bytes(range(70))),
+    ]
+    cols = list(zip(*rows))
+    typ = pa.string() if hexed else pa.binary()
+    data = [d.hex().upper() if hexed else d for d in cols[11]]
+    schema = _schema(typ)
+    arrays = [pa.array(list(c), type=f.type) for c, f in zip(cols[:11], schema)]
+    return pa.Table.from_arrays(arrays + [pa.array(data, type=typ)], schema=schema)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_tables_read_column_wise_as_their_messages(tmp_path, suffix, segment_file):
+    """`TableReader.chunks` (column-wise, what decode and convert read) gives the arrays
+    the rows' python-can messages give, for every odd row and for a real dump's frames,
+    in chunks of any size; a CSV whose data is not hex is refused with its file and row."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from dunelog.frames import messages_to_chunks
+    from dunelog.io.tables import TableReader
+    odd = tmp_path / f"odd{suffix}"
+    if suffix == ".csv":
+        pacsv.write_csv(_odd_frames_table(True), odd)
+    else:
+        pq.write_table(_odd_frames_table(False), odd, row_group_size=3)
+    path, _ = segment_file(can_share=1.0, seed=3)
+    real = tmp_path / f"real{suffix}"
+    write_frames(real, path)
+    for p, size in ((odd, 2), (odd, 100), (real, 1000)):
+        got = list(TableReader(str(p)).chunks(size))
+        want = list(messages_to_chunks(TableReader(str(p)).messages(), str(p), size))
+        assert len(got) == len(want) > 0
+        for a, b in zip(got, want):
+            for f in ("classic", "fd"):
+                x, y = getattr(a, f), getattr(b, f)
+                assert x.dtype == y.dtype
+                for name in x.dtype.names:
+                    np.testing.assert_array_equal(x[name], y[name], err_msg=f"{p} {f}.{name}")
+            for f in ("classic_time_s", "fd_time_s", "classic_epoch", "fd_epoch", "order"):
+                np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    if suffix == ".csv":
+        bad = tmp_path / "bad.csv"
+        lines = odd.read_text().splitlines()
+        lines[4] = lines[4].replace('"AABBCC"', '"AABBCX"')   # the 4th row
+        bad.write_text("\n".join(lines) + "\n")
+        with pytest.raises(SourceError, match=r"bad\.csv: row 4: data 'AABBCX'"):
+            list(TableReader(str(bad)).chunks())
+        bad.write_text("\n".join(lines).replace('"AABBCX"', '"AABBC"') + "\n")
+        with pytest.raises(SourceError, match=r"bad\.csv: row 4: data 'AABBC'"):
+            list(TableReader(str(bad)).chunks())

@@ -20,7 +20,10 @@ data       binary    payload bytes (``data_len`` long); in CSV lower-case hex
 Parquet is written with :class:`pyarrow.parquet.ParquetWriter`, one row group per chunk
 (flat memory); CSV with :class:`pyarrow.csv.CSVWriter`.  The reader takes ``.parquet``
 always and ``.csv`` when it starts with this header (other CSV goes to python-can); tables
-written before the ``tx`` column existed read as received frames.
+written before the ``tx`` column existed read as received frames.  It reads a table column
+by column into :class:`~dunelog.frames.FrameChunk` arrays (:meth:`TableReader.chunks`, what
+``decode`` and ``convert`` use: no :class:`can.Message` per row, no python-can), the same
+arrays as python-can messages of the rows would give.
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from ..card.bulk import CAN_DTYPE, CANFD_DTYPE
 from ..card.format import CAN_BRS, CAN_ERR, CAN_ESI, CAN_EXT, CAN_RTR, CAN_TX
-from ..frames import Frames, frame_message
-from .base import FrameReader, FrameWriter, register_reader, register_writer
+from ..decode.arrow import to_numpy
+from ..frames import DEFAULT_MESSAGES_PER_CHUNK, LEN2DLC, FrameChunk, Frames, frame_message
+from .base import FrameReader, FrameWriter, SourceError, register_reader, register_writer
 
 if TYPE_CHECKING:      # python-can imports asammdf (~1 s): a dump or table needs neither
     import can
 
-__all__ = ["ParquetWriter", "CsvWriter", "TableReader", "frames_table", "SCHEMA",
+__all__ = ["ParquetWriter", "CsvWriter", "TableReader", "frames_table", "table_chunk", "SCHEMA",
            "CSV_HEADER_PREFIX"]
 
 CSV_HEADER_PREFIX = '"timestamp","channel","id","ext"'
@@ -138,6 +143,34 @@ class TableReader(FrameReader):
 
     suffixes = (".parquet", ".pq", ".csv")
 
+    def _batches(self) -> Iterator[Any]:
+        """The table's record batches (Parquet row group by row group; CSV streamed)."""
+        import pyarrow as pa
+        if self.path.lower().endswith(".csv"):
+            import pyarrow.csv as pacsv
+            conv = pacsv.ConvertOptions(column_types=_schema(pa.string()))
+            return iter(pacsv.open_csv(self.path, convert_options=conv))
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(self.path).iter_batches()
+
+    def chunks(self, size: int = DEFAULT_MESSAGES_PER_CHUNK) -> Iterator[FrameChunk]:
+        """The frames in chunks of ``size`` rows, read column by column (what
+        ``messages_to_chunks(self.messages(), path, size)`` gives, ~10x faster)."""
+        import pyarrow as pa
+        pending: list[Any] = []
+        n = first = 0
+        for b in self._batches():
+            pending.append(b)
+            n += b.num_rows
+            while n >= size:
+                tab = pa.Table.from_batches(pending)
+                yield table_chunk(tab.slice(0, size), self.path, first)
+                first += size
+                rest = tab.slice(size)
+                pending, n = rest.to_batches(), rest.num_rows
+        if n:
+            yield table_chunk(pa.Table.from_batches(pending), self.path, first)
+
     @classmethod
     def accepts(cls, path: str) -> bool:
         if not path.lower().endswith(".csv"):
@@ -171,3 +204,93 @@ class TableReader(FrameReader):
                     | (CAN_ESI if d["esi"][i] else 0) | (CAN_TX if tx[i] else 0)
                 yield frame_message(d["timestamp"][i], d["channel"][i], d["id"][i], fl,
                                     d["dlc"][i], data, fd)
+
+
+#: hex digit (ASCII code) -> its value; 255: not a hex digit
+_UNHEX = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _UNHEX[_c] = _i
+    _UNHEX[ord(chr(_c).upper())] = _i
+
+
+def _bools(col: Any) -> np.ndarray:
+    """A boolean Arrow column (no nulls) as NumPy bool."""
+    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    if not len(arr):
+        return np.zeros(0, bool)
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[1], np.uint8), bitorder="little")
+    return bits[arr.offset:arr.offset + len(arr)].astype(bool)
+
+
+def _payloads(col: Any, hexed: bool, file: str, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``data`` column as ``(n, 64)`` uint8 (zero beyond each row's bytes, which are
+    cut at 64) and each row's full length in bytes; CSV hex decoded on the way."""
+    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    n = len(arr)
+    out = np.zeros((n, 64), np.uint8)
+    if not n:
+        return out, np.zeros(0, np.int64)
+    bufs = arr.buffers()
+    off = np.frombuffer(bufs[1], np.int32, n + 1, arr.offset * 4).astype(np.int64)
+    flat = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    flat = flat[off[0]:off[-1]]
+    off = off - off[0]
+    lens = np.diff(off)
+    if hexed:
+        bad = np.flatnonzero(lens % 2)
+        vals = _UNHEX[flat]
+        if not bad.size and (vals == 255).any():
+            bad = np.unique(np.searchsorted(off, np.flatnonzero(vals == 255), "right") - 1)
+        if bad.size:
+            raise SourceError(f"{file}: row {first + int(bad[0]) + 1}: data "
+                              f"{arr[int(bad[0])].as_py()!r} is not hex bytes")
+        flat = ((vals[0::2] << 4) | vals[1::2]).astype(np.uint8)
+        off, lens = off // 2, lens // 2
+    width = np.arange(64)
+    mask = width < np.minimum(lens, 64)[:, None]
+    out[mask] = flat[(off[:-1, None] + width)[mask]]
+    return out, lens
+
+
+def table_chunk(tab: Any, file: str = "", first: int = 0) -> FrameChunk:
+    """The rows of a frames table (:func:`frames_table`'s columns, Parquet or CSV) as a
+    :class:`~dunelog.frames.FrameChunk`: the arrays the rows' :class:`can.Message` objects
+    would give (``messages_to_chunks``): times rounded to the microsecond, BRS/ESI only on
+    CAN FD, a classic frame's DLC its length (a remote frame's the table's), data cut at 8
+    / 64 bytes.  ``first``: the number of the table's first row here (for errors)."""
+    import pyarrow as pa
+    n = tab.num_rows
+    names = set(tab.column_names)
+    ts = to_numpy(tab.column("timestamp").combine_chunks()).astype(np.float64)
+    ts[~np.isfinite(ts)] = 0.0
+    fd = _bools(tab.column("fd"))
+    rtr = _bools(tab.column("rtr"))
+    fl = (_bools(tab.column("ext")) * CAN_EXT | rtr * CAN_RTR
+          | _bools(tab.column("err")) * CAN_ERR
+          | (_bools(tab.column("brs")) & fd) * CAN_BRS
+          | (_bools(tab.column("esi")) & fd) * CAN_ESI).astype(np.uint8)
+    if "tx" in names:
+        fl |= (_bools(tab.column("tx")) * CAN_TX).astype(np.uint8)
+    data_col = tab.column("data")
+    data, lens = _payloads(data_col, pa.types.is_string(data_col.type), file, first)
+    time_us = np.maximum(np.rint(ts * 1e6), 0).astype(np.uint64)
+    ids = to_numpy(tab.column("id").combine_chunks())
+    ch = to_numpy(tab.column("channel").combine_chunks())
+    dlc = to_numpy(tab.column("dlc").combine_chunks())
+    parts = []
+    for sel, dt, w in ((~fd, CAN_DTYPE, 8), (fd, CANFD_DTYPE, 64)):
+        a = np.zeros(int(sel.sum()), dt)
+        dl = np.minimum(lens[sel], w)
+        a["time_us"] = time_us[sel]
+        a["id"] = ids[sel]
+        a["channel"] = ch[sel]
+        a["flags"] = fl[sel]
+        a["data_len"] = dl
+        a["dlc"] = LEN2DLC[dl] if w == 64 else \
+            np.where(rtr[sel], dlc[sel], lens[sel] & 0xFF)
+        a["data"] = data[sel, :w]
+        parts.append(a)
+    pos = np.arange(n)
+    return FrameChunk(file, 0, parts[0], parts[1], ts[~fd], ts[fd],
+                      np.ones(len(parts[0]), bool), np.ones(len(parts[1]), bool),
+                      np.concatenate([pos[~fd], pos[fd]]))

@@ -290,6 +290,26 @@ def test_dask_equals_single_process(archive, tmp_path):
     assert names_a == names_b
 
 
+def test_dask_on_a_running_scheduler(archive, tmp_path):
+    """``--scheduler ADDR``: the dataset equals the single-process one; an address where
+    no scheduler answers is an :class:`EngineError` naming it."""
+    _dask()
+    from distributed import LocalCluster
+
+    from dunelog.fleet import DaskEngine, EngineError
+    one = tmp_path / "one"
+    build_dataset(str(archive), str(one), SPEC, engine=SerialEngine())
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, \
+            DaskEngine(scheduler=cluster.scheduler_address) as eng:
+        rep = build_dataset(str(archive), str(tmp_path / "two"), SPEC, engine=eng)
+    assert rep.decoded == 12 and cluster.scheduler_address in rep.engine
+    a, b = read_dataset(one), read_dataset(tmp_path / "two")
+    assert a.keys() == b.keys() and all(a[k].equals(b[k]) for k in a)
+    with pytest.raises(EngineError, match=r"cannot reach the Dask scheduler tcp://127\.0\.0\.1:9"):
+        DaskEngine(scheduler="tcp://127.0.0.1:9", connect_timeout=1)    # nothing listens
+
+
 def test_a_killed_worker_loses_nothing(tmp_path):
     """SIGKILL one of two workers while tasks run: the scheduler reruns its task, and the
     dataset equals an uninterrupted run's; no temporary file is left."""

@@ -1,7 +1,7 @@
 """Logs in and out, python-can style: readers and writers by file suffix, and replay.
 
 ======================== ============================================================
-``.dlg``, a directory    :mod:`.dlg` (dunelog dumps; also the ``can.LogReader`` plugin)
+``.dlg``, a directory    :mod:`.dlg` (dunelog dumps; :mod:`.plugin`: ``can.LogReader``'s)
 ``.blf .asc .trc .log``  :mod:`.pycan` (python-can's own writers; any log python-can
                          reads is read through :func:`can.LogReader`)
 ``.mf4``                 :mod:`.mf4` (asammdf, CAN bus logging layout; read by python-can)

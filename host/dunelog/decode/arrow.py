@@ -62,12 +62,17 @@ def strings(values: Sequence[str | None]) -> Any:
 
 
 def to_numpy(col: Any) -> np.ndarray:
-    """The values of a numeric Arrow array or chunked array without nulls as NumPy (a view
-    when it has one chunk), without importing pandas."""
+    """The values of a numeric or boolean Arrow array or chunked array without nulls as
+    NumPy (a numeric one a view when it has one chunk), without importing pandas."""
     chunks = getattr(col, "chunks", [col])
     parts = []
     for c in chunks:
         name = str(c.type)
+        if name == "bool":                   # bit-packed: unpacked
+            bits = np.unpackbits(np.frombuffer(c.buffers()[1], np.uint8), bitorder="little") \
+                if len(c) else np.zeros(0, np.uint8)
+            parts.append(bits[c.offset:c.offset + len(c)].astype(bool))
+            continue
         dt = np.int64 if name.startswith(("timestamp", "duration")) else _NP.get(name)
         if dt is None:                       # not fixed-width numeric: pyarrow's way
             parts.append(c.to_numpy(zero_copy_only=False))
@@ -76,5 +81,5 @@ def to_numpy(col: Any) -> np.ndarray:
     if len(parts) == 1:
         return parts[0]
     if not parts:
-        return np.empty(0, _NP.get(str(col.type), np.int64))
+        return np.empty(0, bool if str(col.type) == "bool" else _NP.get(str(col.type), np.int64))
     return np.concatenate(parts)

@@ -168,7 +168,7 @@ class DaskEngine(Engine):
 
 #: a LocalCluster of ours has no dashboard: no statistical profiler in its workers (it
 #: samples the task's stack every 10 ms) and slower health and memory checks; the
-#: scheduler process then spends ~30 % less CPU on an archive (bench/RESULTS.md)
+#: scheduler process then spends ~25 % less CPU on an archive (bench/RESULTS.md)
 _QUIET = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",

@@ -218,15 +218,6 @@ for _i, _c in enumerate(b"0123456789abcdef"):
     _UNHEX[ord(chr(_c).upper())] = _i
 
 
-def _bools(col: Any) -> np.ndarray:
-    """A boolean Arrow column (no nulls) as NumPy bool."""
-    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
-    if not len(arr):
-        return np.zeros(0, bool)
-    bits = np.unpackbits(np.frombuffer(arr.buffers()[1], np.uint8), bitorder="little")
-    return bits[arr.offset:arr.offset + len(arr)].astype(bool)
-
-
 def _payloads(col: Any, hexed: bool, file: str, first: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``data`` column as ``(n, 64)`` uint8 (zero beyond each row's bytes, which are
     cut at 64) and each row's full length in bytes; CSV hex decoded on the way."""
@@ -266,22 +257,22 @@ def table_chunk(tab: Any, file: str = "", first: int = 0) -> FrameChunk:
     import pyarrow as pa
     n = tab.num_rows
     names = set(tab.column_names)
-    ts = to_numpy(tab.column("timestamp").combine_chunks()).astype(np.float64)
+    ts = to_numpy(tab.column("timestamp")).astype(np.float64)   # a copy: set below
     ts[~np.isfinite(ts)] = 0.0
-    fd = _bools(tab.column("fd"))
-    rtr = _bools(tab.column("rtr"))
-    fl = (_bools(tab.column("ext")) * CAN_EXT | rtr * CAN_RTR
-          | _bools(tab.column("err")) * CAN_ERR
-          | (_bools(tab.column("brs")) & fd) * CAN_BRS
-          | (_bools(tab.column("esi")) & fd) * CAN_ESI).astype(np.uint8)
+    fd = to_numpy(tab.column("fd"))
+    rtr = to_numpy(tab.column("rtr"))
+    fl = (to_numpy(tab.column("ext")) * CAN_EXT | rtr * CAN_RTR
+          | to_numpy(tab.column("err")) * CAN_ERR
+          | (to_numpy(tab.column("brs")) & fd) * CAN_BRS
+          | (to_numpy(tab.column("esi")) & fd) * CAN_ESI).astype(np.uint8)
     if "tx" in names:
-        fl |= (_bools(tab.column("tx")) * CAN_TX).astype(np.uint8)
+        fl |= (to_numpy(tab.column("tx")) * CAN_TX).astype(np.uint8)
     data_col = tab.column("data")
     data, lens = _payloads(data_col, pa.types.is_string(data_col.type), file, first)
     time_us = np.maximum(np.rint(ts * 1e6), 0).astype(np.uint64)
-    ids = to_numpy(tab.column("id").combine_chunks())
-    ch = to_numpy(tab.column("channel").combine_chunks())
-    dlc = to_numpy(tab.column("dlc").combine_chunks())
+    ids = to_numpy(tab.column("id"))
+    ch = to_numpy(tab.column("channel"))
+    dlc = to_numpy(tab.column("dlc"))
     parts = []
     for sel, dt, w in ((~fd, CAN_DTYPE, 8), (fd, CANFD_DTYPE, 64)):
         a = np.zeros(int(sel.sum()), dt)

@@ -479,3 +479,108 @@ def test_parts_are_cheap_to_write_and_read(archive, tmp_path):
     meta = pq.ParquetFile(f).metadata.row_group(0)
     assert "DELTA_BINARY_PACKED" in meta.column(0).encodings          # time_us
     assert pq.read_schema(f).field("CoolantTemp").type == pa.int32()
+
+
+class _Inline(SerialEngine):
+    """This process's tasks, each writing its own parts before the next starts."""
+
+    in_process = False
+
+
+def _writer_threads() -> int:
+    import threading
+    return sum(t.name.startswith("dunelog-parts") for t in threading.enumerate())
+
+
+def test_parts_written_on_a_thread_equal_those_written_inline(archive, tmp_path):
+    """One process on two cores writes a task's parts on a thread while the next task
+    decodes: the same parts, the same dataset and manifest as a task writing its own."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the parts are written inline (a thread would only "
+                    "take turns with the decoding)")
+    seen: list[tuple[int, int]] = []
+    thread = tmp_path / "thread"
+
+    def progress(done, total, frames, frames_total):
+        seen.append((done, _writer_threads()))
+
+    build_dataset(str(archive), str(thread), SPEC, progress=progress)
+    assert [d for d, _ in seen] == list(range(13))
+    assert all(n == 1 for _, n in seen[1:])    # started by the first task's parts
+    assert _writer_threads() == 0              # shut down with the build
+    inline = tmp_path / "inline"
+    build_dataset(str(archive), str(inline), SPEC, engine=_Inline())
+    a, b = read_dataset(thread), read_dataset(inline)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].equals(b[k]), k
+    ma = json.loads((thread / "_dataset.json").read_text())["segments"]
+    mb = json.loads((inline / "_dataset.json").read_text())["segments"]
+    assert {k: v["parts"] for k, v in ma.items()} == {k: v["parts"] for k, v in mb.items()}
+
+
+@pytest.mark.parametrize("engine", [SerialEngine, _Inline])
+def test_a_part_that_cannot_be_written_stops_the_build(archive, tmp_path, engine, capsys):
+    """A part whose place is taken (here by a directory) fails the build with the OS's
+    error naming it, on the writing thread or not; no temporary file remains, and once
+    the place is free a re-run completes the dataset."""
+    ref = tmp_path / "ref"
+    build_dataset(str(archive), str(ref), SPEC)
+    segs = json.loads((ref / "_dataset.json").read_text())["segments"]
+    blocked = segs[sorted(segs)[len(segs) // 2]]["parts"][0]
+    out = tmp_path / "ds"
+
+    def progress(done, total, frames, frames_total):
+        if done == 0:
+            (out / blocked).mkdir(parents=True)
+
+    with pytest.raises(OSError) as err:
+        build_dataset(str(archive), str(out), SPEC, engine=engine(), progress=progress)
+    assert blocked in str(err.value)
+    assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
+    if engine is SerialEngine:
+        capsys.readouterr()
+        assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out),
+                     "--no-progress"]) == 2
+        msg = capsys.readouterr().err.strip().splitlines()
+        assert len(msg) == 1 and "not completed" in msg[0] and blocked in msg[0], msg
+    (out / blocked).rmdir()
+    build_dataset(str(archive), str(out), SPEC, engine=engine())
+    a, b = read_dataset(ref), read_dataset(out)
+    for k in a:
+        assert a[k].equals(b[k]), k
+
+
+def test_a_result_is_passed_on_once_its_parts_are_in_place():
+    """The order of a single-process build: task k's parts are written while task k+1
+    runs, and task k is recorded only after both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dunelog.fleet.build import _settled
+    from dunelog.fleet.task import TaskResult
+    log: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        def tasks():
+            for k in range(3):
+                log.append(f"run {k}")
+                fut = pool.submit(log.append, f"written {k}")
+                yield k, TaskResult(str(k), "", [], {}, 0, 0, 0.0, pending=fut)
+            log.append("no more")
+        for k, res in _settled(tasks()):
+            assert res.pending is None
+            log.append(f"recorded {k}")
+    for k in range(3):
+        assert log.index(f"written {k}") < log.index(f"recorded {k}")
+    assert log.index("run 1") < log.index("recorded 0")
+    assert log.index("run 2") < log.index("recorded 1")
+    assert log.index("no more") < log.index("recorded 2") == len(log) - 1
+
+    def failing():
+        fut = pool2.submit(log.append, "written a")
+        yield "a", TaskResult("a", "", [], {}, 0, 0, 0.0, pending=fut)
+        raise RuntimeError("task b failed")
+    log.clear()
+    with ThreadPoolExecutor(1) as pool2, pytest.raises(RuntimeError, match="task b"):
+        for _ in _settled(failing()):
+            log.append("recorded")
+    assert log == ["written a"]              # waited for, not recorded

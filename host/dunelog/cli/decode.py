@@ -185,6 +185,10 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
                                 logger_id=args.logger, vehicle=args.vehicle, progress=bar)
         except (DatasetError, EngineError) as e:
             raise UnusableInput(str(e)) from None
+        except OSError as e:        # disk full, a part's place taken: what is done is kept
+            raise UnusableInput(f"dataset {args.dataset} not completed: {e} (the files "
+                                "decoded so far are kept: run again once this is fixed)") \
+                from None
         if isinstance(engine, DaskEngine) and engine.local and rep.decoded:
             peaks = sorted(engine.worker_peak_rss_mb().values())
             rss = f"; worker peak RSS {', '.join(f'{m:.0f}' for m in peaks)} MB"

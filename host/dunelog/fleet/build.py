@@ -13,11 +13,12 @@ run stopped at any point leaves a dataset a re-run completes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..card.dump import Dump
 from .engine import Engine, SerialEngine
@@ -128,6 +129,10 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
         contexts[rel] = ctx
         rep.scanned += 1
     os.makedirs(out, exist_ok=True)
+    if not man:
+        # a dataset from the start: a run stopped before its first save is resumed, not
+        # refused as a directory of something else
+        save_manifest(out, _finish(man, spec, archive, contexts))
     last_save = time.monotonic()
     results: dict[str, TaskResult] = {}
     for round_ in (1, 2):
@@ -160,20 +165,32 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
         done_frames = 0
         if progress is not None and (todo or round_ == 1):
             progress(0, len(todo), 0, total_frames)
-        for i, (task, res) in enumerate(engine.map(decode_segment, todo, out), 1):
-            ctx = contexts[task.relpath]
-            if res.context is not None:
-                exact = SegmentContext.from_json(res.context)
-                exact.relpath, exact.size, exact.mtime_ns = ctx.relpath, ctx.size, ctx.mtime_ns
-                contexts[task.relpath] = ctx = exact
-            _record(out, segs, task, res, ctx, rep)
-            results[task.relpath] = res
-            done_frames += task.frames
-            if progress is not None:
-                progress(i, len(todo), done_frames, total_frames)
-            if time.monotonic() - last_save > _SAVE_EVERY_S:
+        writer = _writer(engine) if todo else None
+        try:
+            for i, (task, res) in enumerate(_settled(engine.map(
+                    decode_segment, todo, out, *([writer] if writer else []))), 1):
+                ctx = contexts[task.relpath]
+                if res.context is not None:
+                    exact = SegmentContext.from_json(res.context)
+                    exact.relpath, exact.size = ctx.relpath, ctx.size
+                    exact.mtime_ns = ctx.mtime_ns
+                    contexts[task.relpath] = ctx = exact
+                _record(out, segs, task, res, ctx, rep)
+                results[task.relpath] = res
+                done_frames += task.frames
+                if progress is not None:
+                    progress(i, len(todo), done_frames, total_frames)
+                if time.monotonic() - last_save > _SAVE_EVERY_S:
+                    save_manifest(out, _finish(man, spec, archive, contexts))
+                    last_save = time.monotonic()
+        except BaseException:
+            # what is done is kept (a re-run does the rest), unless the disk fails too
+            with contextlib.suppress(OSError):
                 save_manifest(out, _finish(man, spec, archive, contexts))
-                last_save = time.monotonic()
+            raise
+        finally:
+            if writer is not None:
+                writer.shutdown()
     _totals(rep, results)
     # what a worker killed mid-task left (its task ran again elsewhere)
     rep.temporaries_removed += sweep_temporaries(out)
@@ -182,6 +199,39 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
     save_manifest(out, _finish(man, spec, archive, contexts))
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _writer(engine: Engine) -> Any:
+    """A thread that writes a task's parts while the next task decodes, for an engine
+    that runs tasks in this process on a machine with a core to spare (None otherwise):
+    Parquet encoding, a third of a task, releases the GIL (bench/RESULTS.md)."""
+    if not engine.in_process or len(os.sched_getaffinity(0)) < 2:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(1, thread_name_prefix="dunelog-parts")
+
+
+def _settled(pairs: Iterator[tuple[Any, TaskResult]]) -> Iterator[tuple[Any, TaskResult]]:
+    """``(task, result)`` once the result's parts are in place.  A result whose parts a
+    thread is still writing is held until the next task has run, so that the writing
+    overlaps it; recorded in the manifest only once settled.  If a task fails, the held
+    result's writing is waited for (not recorded: the next run redoes it)."""
+    held: tuple[Any, TaskResult] | None = None
+    try:
+        for task, res in pairs:
+            if held is not None:
+                done, held = held, None
+                yield done[0], done[1].settle()
+            if res.pending is None:
+                yield task, res
+            else:
+                held = (task, res)
+    except BaseException:
+        if held is not None:
+            held[1].settle()
+        raise
+    if held is not None:
+        yield held[0], held[1].settle()
 
 
 def _light_segments(dump: Dump, root: str, contexts: dict[str, SegmentContext]

@@ -24,6 +24,8 @@ class Engine:
     """Runs ``fn(item, *args)`` for each item; yields ``(item, result)`` as they finish."""
 
     name = "engine"
+    #: tasks run in this process: a thread may write one task's output while the next runs
+    in_process = False
 
     def map(self, fn: Callable[..., Any], items: Sequence[Any],
             *args: Any) -> Iterator[tuple[Any, Any]]:
@@ -46,6 +48,7 @@ class SerialEngine(Engine):
     """Every task in this process, one after the other."""
 
     name = "single process"
+    in_process = True
 
     def map(self, fn: Callable[..., Any], items: Sequence[Any],
             *args: Any) -> Iterator[tuple[Any, Any]]:

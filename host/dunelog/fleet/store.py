@@ -66,31 +66,57 @@ class PartWriter:
 
     def commit(self) -> list[str]:
         """Write every part whole and rename it into place; returns their relative paths."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        out = []
-        for schema, tmp, rel, buf, _ in self._open.values():
-            tab = pa.concat_tables([conform(t, schema) for t in buf]) if len(buf) > 1 \
-                else conform(buf[0], schema)
+        parts = self._detach()
+        _write_parts(self.root, self.compression, parts)
+        return sorted(p[2] for p in parts)
+
+    def commit_in(self, pool: Any) -> tuple[list[str], Any]:
+        """:meth:`commit` in the executor ``pool``: ``(relative paths, future)``, the parts
+        in place once the future is done.  Parquet encoding releases the GIL, so a thread
+        encodes while this one decodes the next file."""
+        parts = self._detach()
+        return sorted(p[2] for p in parts), pool.submit(_write_parts, self.root,
+                                                        self.compression, parts)
+
+    def _detach(self) -> list[tuple[Any, str, str, list[Any], int]]:
+        parts = list(self._open.values())
+        self._open.clear()
+        return parts
+
+    def abort(self) -> None:
+        _remove([p[1] for p in self._open.values()])
+        self._open.clear()
+
+
+def _write_parts(root: str, compression: str,
+                 parts: list[tuple[Any, str, str, list[Any], int]]) -> None:
+    """Encode each part, write it to its temporary file and rename it into place (the
+    temporaries of the parts not in place are removed if one fails)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        for schema, tmp, rel, chunks, _ in parts:
+            tab = pa.concat_tables([conform(t, schema) for t in chunks]) \
+                if len(chunks) > 1 else conform(chunks[0], schema)
             # encoded in memory, written in one call: straight to the file, pyarrow makes
             # ~60 small writes and seeks per part
             buf = pa.BufferOutputStream()
-            pq.write_table(tab, buf, compression=self.compression, row_group_size=ROW_GROUP,
+            pq.write_table(tab, buf, compression=compression, row_group_size=ROW_GROUP,
                            **encodings(schema))
             with open(tmp, "wb") as f:
                 f.write(buf.getvalue())
-            os.replace(tmp, os.path.join(self.root, rel))
-            out.append(rel)
-        self._open.clear()
-        return sorted(out)
+            os.replace(tmp, os.path.join(root, rel))
+    except BaseException:
+        _remove([p[1] for p in parts])
+        raise
 
-    def abort(self) -> None:
-        for _, tmp, _, _, _ in self._open.values():
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-        self._open.clear()
+
+def _remove(paths: list[str]) -> None:
+    for p in paths:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
 
 
 def sweep_temporaries(root: str) -> int:

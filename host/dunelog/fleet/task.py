@@ -51,6 +51,15 @@ class TaskResult:
     problems: int = 0
     #: the file's exact context (:meth:`~.plan.SegmentContext.to_json`), read on the way
     context: dict[str, Any] | None = None
+    #: the future of the parts' writing when a ``writer`` thread does it (else None)
+    pending: Any = None
+
+    def settle(self) -> "TaskResult":
+        """This result once its parts are in place (raises what their writing raised)."""
+        if self.pending is not None:
+            fut, self.pending = self.pending, None
+            fut.result()
+        return self
 
 
 def dataset_version() -> str:
@@ -149,11 +158,13 @@ def _utc_of(tb: Any, time_us: np.ndarray, boot: np.ndarray) -> np.ndarray | None
     return utc
 
 
-def decode_segment(task: SegmentTask, root: str) -> TaskResult:
+def decode_segment(task: SegmentTask, root: str, writer: Any = None) -> TaskResult:
     """Decode the segment file of ``task`` into parts under the dataset ``root``.
 
     The file is read once: its frames are decoded on the way and put on UTC at the end,
-    once its own time syncs are known (the plan gives only the other files' ones)."""
+    once its own time syncs are known (the plan gives only the other files' ones).
+    ``writer``: an executor (a thread) that encodes and writes the parts; the result is
+    then returned at once with the writing :attr:`~TaskResult.pending`."""
     import pyarrow as pa
     t0 = time.perf_counter()
     w = PartWriter(root, f"{task.key}-{task.fingerprint[:8]}")
@@ -212,7 +223,10 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
             meta = _meta(UNITS[table], task.spec, task.relpath, name)
             _split_write(w, table, tab, utc, to_numpy(tab.column("boot")), task.vehicles,
                          lg, meta)
-        parts = w.commit()
+        if writer is None:
+            parts, pending = w.commit(), None
+        else:
+            parts, pending = w.commit_in(writer)
     except BaseException:
         w.abort()
         raise
@@ -221,4 +235,4 @@ def decode_segment(task: SegmentTask, root: str) -> TaskResult:
     rep = decoder.report
     return TaskResult(task.relpath, task.fingerprint, parts, dict(w.rows), rep.frames,
                       rep.decoded, time.perf_counter() - t0, rep.as_dict(), len(problems),
-                      context)
+                      context, pending)

@@ -131,3 +131,49 @@ def test_frame_formats_go_to_export(tmp_path, capsys):
     assert main(["decode", DRIVE, "--dbc", RECCE, "-o", str(out)]) == 0
     assert out.stat().st_size > 0
     assert "raw CAN frame" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out,layout", [("d.parquet", "wide"), ("d.parquet", "long"),
+                                        ("d.csv", "long"), ("d.csv", "wide")])
+def test_tables_written_on_a_thread_equal_those_written_inline(tmp_path, out, layout):
+    """Parquet/CSV are encoded and written on a thread while the next chunk decodes: the
+    same bytes as written inline, the thread gone when the decode returns."""
+    import threading
+
+    from dunelog.decode import Decoder
+    from dunelog.decode.sink import decode_dump
+    files = {}
+    for threaded in (True, False):
+        dest = tmp_path / str(threaded) / out
+        dest.parent.mkdir()
+        decode_dump(dunelog.open(DRIVE), Decoder([(RECCE, None)]), str(dest), layout=layout,
+                    threaded=threaded)
+        files[threaded] = {p.relative_to(dest.parent).as_posix(): p.read_bytes()
+                           for p in sorted(dest.parent.rglob("*")) if p.is_file()}
+        assert not [t for t in threading.enumerate() if t.name.startswith("dunelog-write")]
+    assert files[True] == files[False] and len(files[True]) == (6 if layout == "wide" else 1)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails (EFBIG)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))
+from dunelog.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("name,layout", [("d.parquet", "wide"), ("d.csv", "long")])
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, name, layout):
+    """A write that fails (files limited to 20 kB, as a full disk fails it), on the
+    writing thread or not: one line naming the output, exit 2, nothing left of it."""
+    import subprocess
+    import sys
+    out = tmp_path / name
+    r = subprocess.run([sys.executable, "-c", _FULL_DISK, "decode", DRIVE, "--dbc", RECCE,
+                        "-o", str(out), "--layout", layout, "--no-progress"],
+                       capture_output=True, text=True, timeout=120)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert err[0] == f"dunelog: error: cannot write {out}: File too large (nothing written)"
+    assert os.listdir(tmp_path) == []

@@ -20,6 +20,7 @@ from typing import Any
 from ..card.dump import Dump
 from ..decode import Decoder, decode_dump, parse_time, with_timebase
 from ..decode.decoder import selection
+from ..decode.sink import WriteError
 from ..io.gnss_can import gnss_database
 from ..io.replay import parse_ids
 from ._common import (
@@ -205,6 +206,11 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unwritten(out: str, e: OSError) -> str:
+    """The one line for an output that could not be written (nothing of it is left)."""
+    return f"cannot write {out}: {os.strerror(e.errno) if e.errno else e} (nothing written)"
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode ``args.input`` with the databases into ``args.output``."""
     from ..heap import keep_freed_memory
@@ -267,6 +273,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
                                   chunks=with_timebase(iter_frame_chunks(args.input)))
         except UnusableInput:
             raise
+        except WriteError as e:
+            raise UnusableInput(_unwritten(out, e)) from None
         except Exception as e:  # noqa: BLE001 - the reader's own errors name the file
             raise UnusableInput(f"cannot read {args.input}: {e}") from None
     else:
@@ -280,13 +288,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
                     f"{args.input} holds {len(dump.loggers)} loggers: {loggers_found(dump)}; "
                     f"an MF4 of decoded signals holds one vehicle: choose one with --logger "
                     f"ID or --vehicle NAME (Parquet/CSV keep logger_id and vehicle columns)")
-            with target(out) as tmp:
-                res = decode_dump(dump, decoder, tmp, layout=layout, start=start, end=end,
-                                  progress=bar, gnss=gnss)
-                if not readable(dump):
-                    raise UnusableInput(f"no readable dunelog data in {args.input} "
-                                        f"({len(dump.segments)} file(s), no valid header "
-                                        "or block)")
+            try:
+                with target(out) as tmp:
+                    res = decode_dump(dump, decoder, tmp, layout=layout, start=start,
+                                      end=end, progress=bar, gnss=gnss)
+                    if not readable(dump):
+                        raise UnusableInput(f"no readable dunelog data in {args.input} "
+                                            f"({len(dump.segments)} file(s), no valid "
+                                            "header or block)")
+            except WriteError as e:
+                raise UnusableInput(_unwritten(out, e)) from None
     rep = res["report"]
     sys.stderr.write(f"decoded {rep.decoded} of {rep.frames} frame(s) into {res['rows']} "
                      f"row(s), {len(res['files'])} file(s) ({res['layout']}, "

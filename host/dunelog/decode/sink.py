@@ -9,6 +9,7 @@ tables are written before the next chunk is read.  See docs/DECODE.md.
 from __future__ import annotations
 
 import os
+from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -21,19 +22,43 @@ from .mf4 import Mf4SignalSink
 from .parquet import ROW_GROUP, conform, encodings
 from .window import TimeBound, window
 
-__all__ = ["TableSink", "decode_dump", "with_timebase", "with_identity", "EpochTimeBase",
-           "TABLE_FORMATS"]
+__all__ = ["TableSink", "WriteError", "decode_dump", "with_timebase", "with_identity",
+           "EpochTimeBase", "TABLE_FORMATS"]
 
 #: output suffix -> table format
 TABLE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
-class TableSink:
-    """Incremental writers for one output (Parquet/CSV, wide/long)."""
+class WriteError(OSError):
+    """An output file could not be written (a full disk, a file too large); the message
+    names the file."""
 
-    def __init__(self, out: str, fmt: str, layout: str) -> None:
+
+def _writing(path: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    try:
+        return fn(*args, **kw)
+    except OSError as e:
+        raise WriteError(e.errno, f"cannot write {path}: {e}") from e
+
+
+class TableSink:
+    """Incremental writers for one output (Parquet/CSV, wide/long).
+
+    Tables are encoded and written by one thread of their own (``threaded``, on a machine
+    with a core to spare), in order: Arrow's writers release the GIL, so the next chunk
+    decodes meanwhile.  At most :data:`_AHEAD` writes wait, so memory stays flat."""
+
+    def __init__(self, out: str, fmt: str, layout: str, threaded: bool | None = None) -> None:
         self.out, self.fmt, self.layout = out, fmt, layout
+        if threaded is None:
+            threaded = len(os.sched_getaffinity(0)) > 1
+        self._pool: Any = None
+        if threaded:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="dunelog-write")
+        self._writes: deque[Any] = deque()
         self.writers: dict[str, Any] = {}
+        self.paths: dict[str, str] = {}
         self.schemas: dict[str, Any] = {}
         self._pending: dict[str, tuple[list[Any], int]] = {}
         #: key/value metadata for the Parquet schemas (the loggers and vehicles)
@@ -54,12 +79,13 @@ class TableSink:
                 if self.metadata:
                     table = table.replace_schema_metadata(
                         {**(table.schema.metadata or {}), **self.metadata})
-                w = pq.ParquetWriter(path, table.schema, compression="zstd",
-                                     **encodings(table.schema))
+                w = _writing(path, pq.ParquetWriter, path, table.schema,
+                             compression="zstd", **encodings(table.schema))
             else:
                 import pyarrow.csv as pcsv
-                w = pcsv.CSVWriter(path, table.schema)
+                w = _writing(path, pcsv.CSVWriter, path, table.schema)
             self.writers[key] = w
+            self.paths[key] = path
             self.schemas[key] = table.schema
             self.files.append(path)
         return w
@@ -90,7 +116,7 @@ class TableSink:
         # written per chunk cost 1.6x the encoding time on bench_decode's 10x dump)
         self.rows += table.num_rows
         if self.fmt != "parquet":
-            self.writers[key].write_table(table)
+            self._write(key, self.writers[key].write_table, table)
             return
         buf, n = self._pending.get(key, ([], 0))
         buf.append(table)
@@ -103,14 +129,37 @@ class TableSink:
     def _flush(self, key: str, buf: list[Any]) -> None:
         if buf:
             import pyarrow as pa
-            self.writers[key].write_table(pa.concat_tables(buf), row_group_size=ROW_GROUP)
+            tab = pa.concat_tables(buf) if len(buf) > 1 else buf[0]
+            self._write(key, self.writers[key].write_table, tab, row_group_size=ROW_GROUP)
+
+    def _write(self, key: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        """``fn(*args, **kw)`` on file ``key``: on the writing thread, after the writes
+        before it (:class:`WriteError` naming the file if it fails)."""
+        if self._pool is None:
+            _writing(self.paths[key], fn, *args, **kw)
+            return
+        self._writes.append(self._pool.submit(_writing, self.paths[key], fn, *args, **kw))
+        while self._writes and (len(self._writes) > _AHEAD or self._writes[0].done()):
+            self._writes.popleft().result()          # raises what the write raised
 
     def close(self) -> None:
-        for key, (buf, _) in self._pending.items():
-            self._flush(key, buf)
-        self._pending.clear()
-        for w in self.writers.values():
-            w.close()
+        """Write what is pending, wait for the writing thread, close every file."""
+        try:
+            for key, (buf, _) in self._pending.items():
+                self._flush(key, buf)
+            self._pending.clear()
+            while self._writes:
+                self._writes.popleft().result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()            # waits: no write still under way
+                self._pool = None
+            for key, w in self.writers.items():
+                _writing(self.paths[key], w.close)
+
+
+#: writes that may wait for the writing thread (each one chunk's table of one message)
+_AHEAD = 8
 
 
 def _safe(name: str) -> str:
@@ -144,14 +193,17 @@ def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = N
                 start: TimeBound | None = None, end: TimeBound | None = None,
                 progress: Callable[[int, int], None] | None = None,
                 chunks: Iterable[tuple[Any, Any]] | None = None,
-                gnss: GnssCan | None = None) -> dict[str, Any]:
+                gnss: GnssCan | None = None,
+                threaded: bool | None = None) -> dict[str, Any]:
     """Decode ``dump`` (or ``chunks``: an iterable of ``(chunk, timebase)``) with
     ``decoder`` into ``out`` (format by suffix: ``.parquet``/``.pq`` or ``.csv``);
     ``progress(bytes_done, bytes_total)`` is called while the dump is read.  With
     ``gnss``, the dump's GNSS fixes are fed to the decoder as CAN frames
     (:mod:`dunelog.io.gnss_can`; bind :func:`~dunelog.io.gnss_can.gnss_database` to
-    ``gnss.channel`` in ``decoder`` to decode them).  Returns a summary (rows written,
-    files, layout, timestamp kind, decoder report)."""
+    ``gnss.channel`` in ``decoder`` to decode them).  ``threaded``: Parquet/CSV written
+    by a thread of its own (default: when this process may use more than one core; see
+    :class:`TableSink`).  Returns a summary (rows written, files, layout, timestamp kind,
+    decoder report)."""
     import pyarrow as pa
     suffix = os.path.splitext(out)[1].lower()
     fmt = "mf4" if suffix == ".mf4" else TABLE_FORMATS.get(suffix)
@@ -178,7 +230,7 @@ def decode_dump(dump: Any, decoder: Decoder, out: str, *, layout: str | None = N
         ts_kind = "utc" if first is not None and first[1] is not None else "boot"
         if first is not None:
             it = _chain([first], it)
-    sink: Any = Mf4SignalSink(out) if fmt == "mf4" else TableSink(out, fmt, layout)
+    sink: Any = Mf4SignalSink(out) if fmt == "mf4" else TableSink(out, fmt, layout, threaded)
     sink.metadata = _identity_metadata(idents)
     try:
         for chunk, tb in it:

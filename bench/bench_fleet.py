@@ -7,7 +7,8 @@ per vehicle and day.  Measured in one run, each as the user runs it (a fresh pro
 in to file out, imports included):
 
 * ``dunelog decode ARCHIVE --dbc dbc/recce.dbc --dataset OUT`` (this process's tasks one
-  after the other) on one core (the per-core figure) and free to use both, then
+  after the other) on one core (the per-core figure) and free to use both (a thread
+  writes one file's parts while the next decodes), then
   ``--workers 1`` and ``--workers 2`` (a LocalCluster: its start is counted), and
   ``--scheduler`` on a cluster of 2 workers already running (``dask scheduler`` + ``dask
   worker``, started as docs/FLEET.md tells; its start not counted);

@@ -4,6 +4,7 @@ file and offset, and nothing raises or hangs."""
 from __future__ import annotations
 
 import random
+import zlib
 
 import dlgen
 from hypothesis import given
@@ -259,3 +260,67 @@ def test_problem_str_and_dict():
                         missing=(3, 3))
     assert str(p) == "a.dlg@4096 seq 4: seq_gap: block 3 missing"
     assert p.to_dict()["missing"] == [3, 3]
+
+
+def _scan_all(path, chunk_size, fast):
+    """Everything a scan yields and reports, with the run check on or off."""
+    from dunelog.card import blocks
+    old = blocks._FAST
+    blocks._FAST = fast
+    try:
+        kw = {} if chunk_size is None else {"chunk_size": chunk_size}
+        sc = SegmentScanner(path, **kw)
+        offs = [c.offsets.tolist() for c in sc]
+        probs = [(p.kind, p.offset, p.message, p.seq, p.boot, p.nbytes)
+                 for p in sc.problems]
+        return offs, probs, sc.n_blocks, sc.first, sc.last
+    finally:
+        blocks._FAST = old
+
+
+SEG4K = dlgen.make_segment(3000, seed=9, block_size=4096)
+
+
+@dlgen.HSET
+@given(st.sampled_from(["512", "4k"]),
+       st.lists(st.tuples(st.sampled_from(["flip", "cut", "garbage", "magic", "other",
+                                           "count", "dup"]),
+                          st.floats(0, 1), st.integers(1, 255)), max_size=4),
+       st.sampled_from([None, 300, 1500, 5000, 9000]))
+def test_runs_of_good_blocks_read_as_block_by_block(tmp_path_factory, which, damage, chunk):
+    """The scanner checks a run of good blocks at once (header fields and CRCs of the run,
+    then one acceptance each); whatever the damage and the read size, it accepts the same
+    blocks and reports the same problems as the block-by-block loop."""
+    seg = SEG if which == "512" else SEG4K
+    data = bytearray(seg.data)
+    bs = 512 if which == "512" else 4096
+    for kind, where, x in damage:
+        at = int(where * (len(data) - 1))
+        if kind == "flip":
+            data[at] ^= x
+        elif kind == "cut":
+            del data[at:at + x * 7]
+        elif kind == "garbage":
+            data[at:at] = bytes(random.Random(x).randrange(256) for _ in range(x))
+        elif kind == "magic":                  # a block magic where no block starts
+            data[at:at] = F.BLOCK_MAGIC + bytes([F.FORMAT_VERSION, 9]) + bytes(x)
+        elif kind == "other":                  # a valid block of another size
+            k = seg.block_offset(int(where * (len(seg.blocks) - 1)))
+            data[k:k] = F.build_block([F.rec_can(0, 0x55, b"x")], seq=x,
+                                      block_size=1024 if bs != 1024 else 512)
+        elif kind == "count":                  # count/used impossible, CRC made valid
+            k = seg.block_offset(int(where * (len(seg.blocks) - 1)))
+            if k + bs <= len(data):
+                blk = bytearray(data[k:k + bs])
+                blk[6:8] = (x + 900).to_bytes(2, "little")
+                blk[-4:] = zlib.crc32(bytes(blk[:-4])).to_bytes(4, "little")
+                data[k:k + bs] = blk
+        else:                                  # a block written twice
+            k = seg.block_offset(int(where * (len(seg.blocks) - 1)))
+            data[k:k] = data[k:k + bs]
+    path = dlgen.write(tmp_path_factory.mktemp("r") / NAME, bytes(data))
+    fast = _scan_all(path, chunk, True)
+    assert fast == _scan_all(path, chunk, False)
+    if not damage:
+        assert fast[2] == len(seg.blocks) and not [p for p in fast[1]
+                                                   if p[0] != "unknown_type"]

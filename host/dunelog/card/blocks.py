@@ -44,6 +44,14 @@ _HDR = struct.Struct("<4sBBHHHIIIQ")
 _SEG = struct.Struct("<4sBBHIIIIQII24s32s")
 _U32 = struct.Struct("<I")
 _crc32 = zlib.crc32
+#: the block header (the fields :meth:`SegmentScanner._run` checks), as _HDR reads it
+_HDR_DTYPE = np.dtype([("magic", "<u4"), ("version", "u1"), ("shift", "u1"),
+                       ("count", "<u2"), ("used", "<u2")])
+_MAGIC_U32 = int.from_bytes(BLOCK_MAGIC, "little")
+#: runs of good blocks checked at once, up to _RUN_MAX blocks a call (tests turn it off to
+#: compare with the block-by-block loop)
+_FAST = True
+_RUN_MAX = 256
 
 
 def read_upto(f: BinaryIO, n: int) -> bytes:
@@ -253,6 +261,14 @@ class SegmentScanner:
         unpack = _HDR.unpack_from
         u32 = _U32.unpack_from
         while True:
+            if skip is None and _FAST:
+                k = self._run(buf, mv, pos, banned, base)
+                if k:
+                    bs = 1 << buf[pos + 5]
+                    acc.extend((pos + i * bs, bs) for i in range(k))
+                    torn = None
+                    pos += k * bs
+                    continue
             if buf.startswith(magic, pos):
                 j = pos
             else:
@@ -327,6 +343,44 @@ class SegmentScanner:
             torn = None
             acc.append((j, bs))
             pos = end
+
+    @staticmethod
+    def _run(buf: bytes, mv: memoryview, pos: int, banned: dict[int, str], base: int) -> int:
+        """How many blocks from ``buf[pos]`` on the loop of :meth:`_stage1` would accept
+        one after the other without a word (equally sized, whole, good header, good CRC,
+        not banned): checked for all at once; 0 when not at least two, and the loop then
+        goes on block by block, reporting what it finds.  Most of a card is such runs."""
+        n = len(buf)
+        if n - pos < 2 * (1 << MIN_BLOCK_SHIFT) or not buf.startswith(BLOCK_MAGIC, pos):
+            return 0
+        shift = buf[pos + 5]
+        if buf[pos + 4] != FORMAT_VERSION or not MIN_BLOCK_SHIFT <= shift <= MAX_BLOCK_SHIFT:
+            return 0
+        bs = 1 << shift
+        m = min((n - pos) // bs, _RUN_MAX)      # bounded work per call on a bad card
+        if m < 2:
+            return 0
+        h = np.ndarray((m,), _HDR_DTYPE, buf, pos, (bs,))
+        count = h["count"].astype(np.int64)
+        used = h["used"].astype(np.int64)
+        good = (h["magic"] == _MAGIC_U32) & (h["version"] == FORMAT_VERSION) \
+            & (h["shift"] == shift) & ((used & 3) == 0) \
+            & (BLOCK_HEADER_SIZE + used + 2 * count <= bs - 4) \
+            & ((count == 0) == (used == 0)) & (used >= 8 * count)
+        k = m if good.all() else int(np.argmin(good))
+        if banned:
+            for i in range(k):
+                if base + pos + i * bs in banned:
+                    k = i
+                    break
+        if k < 2:
+            return 0
+        crc = np.ndarray((k,), "<u4", buf, pos + bs - 4, (bs,)).tolist()
+        for i in range(k):
+            a = pos + i * bs
+            if _crc32(mv[a:a + bs - 4]) != crc[i]:
+                return i if i >= 2 else 0
+        return k
 
     def _garbage(self, start: int, end: int) -> Problem:
         return self._p("garbage", start, f"{end - start} bytes skipped "

@@ -22,8 +22,8 @@ from .mf4 import Mf4SignalSink
 from .parquet import ROW_GROUP, conform, encodings
 from .window import TimeBound, window
 
-__all__ = ["TableSink", "WriteError", "decode_dump", "with_timebase", "with_identity",
-           "EpochTimeBase", "TABLE_FORMATS"]
+__all__ = ["TableSink", "WriteError", "writer_thread", "decode_dump", "with_timebase",
+           "with_identity", "EpochTimeBase", "TABLE_FORMATS"]
 
 #: output suffix -> table format
 TABLE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -41,6 +41,20 @@ def _writing(path: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         raise WriteError(e.errno, f"cannot write {path}: {e}") from e
 
 
+def writer_thread(name: str) -> Any:
+    """A one-thread executor that writes output while this thread decodes, when this
+    process may use more than one core (None otherwise: the thread would only take turns
+    with the decoding).  Arrow's Parquet and CSV writers release the GIL."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                      # not on Linux
+        cores = os.cpu_count() or 1
+    if cores < 2:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(1, thread_name_prefix=name)
+
+
 class TableSink:
     """Incremental writers for one output (Parquet/CSV, wide/long).
 
@@ -50,10 +64,10 @@ class TableSink:
 
     def __init__(self, out: str, fmt: str, layout: str, threaded: bool | None = None) -> None:
         self.out, self.fmt, self.layout = out, fmt, layout
-        if threaded is None:
-            threaded = len(os.sched_getaffinity(0)) > 1
         self._pool: Any = None
-        if threaded:
+        if threaded is None:
+            self._pool = writer_thread("dunelog-write")
+        elif threaded:
             from concurrent.futures import ThreadPoolExecutor
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="dunelog-write")
         self._writes: deque[Any] = deque()
@@ -64,7 +78,6 @@ class TableSink:
         #: key/value metadata for the Parquet schemas (the loggers and vehicles)
         self.metadata: dict[bytes, bytes] | None = None
         self.rows = 0
-        self.files: list[str] = []
         if layout == "wide":
             os.makedirs(out, exist_ok=True)
         else:
@@ -87,8 +100,12 @@ class TableSink:
             self.writers[key] = w
             self.paths[key] = path
             self.schemas[key] = table.schema
-            self.files.append(path)
         return w
+
+    @property
+    def files(self) -> list[str]:
+        """The files written, in the order they were opened."""
+        return list(self.paths.values())
 
     def _prep(self, table: Any) -> Any:
         if self.fmt == "csv":   # CSV cannot hold dictionaries: plain strings

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..card.dump import Dump
+from ..decode.sink import writer_thread
 from .engine import Engine, SerialEngine
 from .light import LIGHT_BLOCKS, light_context
 from .plan import (
@@ -205,10 +206,7 @@ def _writer(engine: Engine) -> Any:
     """A thread that writes a task's parts while the next task decodes, for an engine
     that runs tasks in this process on a machine with a core to spare (None otherwise):
     Parquet encoding, a third of a task, releases the GIL (bench/RESULTS.md)."""
-    if not engine.in_process or len(os.sched_getaffinity(0)) < 2:
-        return None
-    from concurrent.futures import ThreadPoolExecutor
-    return ThreadPoolExecutor(1, thread_name_prefix="dunelog-parts")
+    return writer_thread("dunelog-parts") if engine.in_process else None
 
 
 def _settled(pairs: Iterator[tuple[Any, TaskResult]]) -> Iterator[tuple[Any, TaskResult]]:

@@ -551,6 +551,51 @@ def test_a_part_that_cannot_be_written_stops_the_build(archive, tmp_path, engine
         assert a[k].equals(b[k]), k
 
 
+def test_the_waiting_thread_writes_the_parts_the_writer_has_not_begun(tmp_path):
+    """A segment's parts handed to a writing thread that is busy: the thread that waits
+    for them writes them all itself (the last file's parts, a one-file archive's), each
+    equal to what an inline commit writes; a failing part leaves no temporary file."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dunelog.fleet.store import PartWriter, part_path
+
+    def parts(root: Path) -> PartWriter:
+        w = PartWriter(str(root), "L1-B1-S0-x")
+        for k, n in enumerate([5, 300, 40, 7]):
+            tab = pa.table({"time_us": np.arange(n, dtype=np.int64) * 1000,
+                            "v": np.linspace(0, 1, n)})
+            for half in (tab.slice(0, n // 2), tab.slice(n // 2)):
+                w.write(f"T{k}", "RECCE-02", "2025-11-28", half, {b"k": str(k).encode()})
+        return w
+
+    parts(tmp_path / "inline").commit()
+    busy = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(busy.wait, 30)                  # the writer is behind
+        rels, job = parts(tmp_path / "helped").commit_in(pool)
+        job.run()                                   # what result() does before waiting
+        assert not job.future.done()
+        for rel in rels:                            # all in place, by this thread
+            a = pq.read_table(tmp_path / "inline" / rel)
+            b = pq.read_table(tmp_path / "helped" / rel)
+            assert a.equals(b) and a.schema.metadata == b.schema.metadata, rel
+        busy.set()
+        job.result()
+
+        busy.clear()
+        pool.submit(busy.wait, 30)
+        w = parts(tmp_path / "failed")
+        blocked = tmp_path / "failed" / part_path("T1", "RECCE-02", "2025-11-28", w.stem)
+        blocked.mkdir(parents=True)
+        rels, job = w.commit_in(pool)
+        threading.Timer(0.2, busy.set).start()
+        with pytest.raises(OSError) as err:
+            job.result()
+        assert blocked.name in str(err.value)
+        assert not [p for p in (tmp_path / "failed").rglob("*") if TMP_MARK in p.name]
+
+
 def test_a_result_is_passed_on_once_its_parts_are_in_place():
     """The order of a single-process build: task k's parts are written while task k+1
     runs, and task k is recorded only after both."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from typing import Any
 
 from ..decode.parquet import ROW_GROUP, conform, encodings
 
-__all__ = ["PartWriter", "load_manifest", "save_manifest", "sweep_temporaries",
+__all__ = ["PartWriter", "PartsJob", "load_manifest", "save_manifest", "sweep_temporaries",
            "MANIFEST", "TMP_MARK", "part_path"]
 
 MANIFEST = "_dataset.json"
@@ -67,16 +68,17 @@ class PartWriter:
     def commit(self) -> list[str]:
         """Write every part whole and rename it into place; returns their relative paths."""
         parts = self._detach()
-        _write_parts(self.root, self.compression, parts)
+        PartsJob(self.root, self.compression, parts).result()
         return sorted(p[2] for p in parts)
 
-    def commit_in(self, pool: Any) -> tuple[list[str], Any]:
-        """:meth:`commit` in the executor ``pool``: ``(relative paths, future)``, the parts
-        in place once the future is done.  Parquet encoding releases the GIL, so a thread
-        encodes while this one decodes the next file."""
+    def commit_in(self, pool: Any) -> tuple[list[str], "PartsJob"]:
+        """:meth:`commit` in the executor ``pool``: ``(relative paths, job)``, the parts in
+        place once :meth:`PartsJob.result` returns.  Parquet encoding releases the GIL, so
+        a thread encodes while this one decodes the next file."""
         parts = self._detach()
-        return sorted(p[2] for p in parts), pool.submit(_write_parts, self.root,
-                                                        self.compression, parts)
+        job = PartsJob(self.root, self.compression, parts)
+        job.future = pool.submit(job.run)
+        return sorted(p[2] for p in parts), job
 
     def _detach(self) -> list[tuple[Any, str, str, list[Any], int]]:
         parts = list(self._open.values())
@@ -88,27 +90,58 @@ class PartWriter:
         self._open.clear()
 
 
-def _write_parts(root: str, compression: str,
+class PartsJob:
+    """The parts of one segment file, each encoded, written to its temporary file and
+    renamed into place by whoever takes it: the writing thread (:attr:`future`), and the
+    thread that waits for them in :meth:`result`, which takes the parts not yet begun
+    instead of idling (the last file's parts, a single-file archive's, a writer behind).
+    The largest parts go first, so two threads finish close together."""
+
+    def __init__(self, root: str, compression: str,
                  parts: list[tuple[Any, str, str, list[Any], int]]) -> None:
-    """Encode each part, write it to its temporary file and rename it into place (the
-    temporaries of the parts not in place are removed if one fails)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    try:
-        for schema, tmp, rel, chunks, _ in parts:
-            tab = pa.concat_tables([conform(t, schema) for t in chunks]) \
-                if len(chunks) > 1 else conform(chunks[0], schema)
-            # encoded in memory, written in one call: straight to the file, pyarrow makes
-            # ~60 small writes and seeks per part
-            buf = pa.BufferOutputStream()
-            pq.write_table(tab, buf, compression=compression, row_group_size=ROW_GROUP,
-                           **encodings(schema))
-            with open(tmp, "wb") as f:
-                f.write(buf.getvalue())
-            os.replace(tmp, os.path.join(root, rel))
-    except BaseException:
-        _remove([p[1] for p in parts])
-        raise
+        self.root, self.compression, self.parts = root, compression, parts
+        self._todo = sorted(parts, key=lambda p: p[4])      # popped from the end
+        self._lock = threading.Lock()
+        self._failed = False
+        #: the writing thread's run of this job, when one was started
+        self.future: Any = None
+
+    def run(self) -> None:
+        """Write parts until none is left (or one failed)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        while True:
+            with self._lock:
+                if self._failed or not self._todo:
+                    return
+                schema, tmp, rel, chunks, _ = self._todo.pop()
+            try:
+                tab = pa.concat_tables([conform(t, schema) for t in chunks]) \
+                    if len(chunks) > 1 else conform(chunks[0], schema)
+                # encoded in memory, written in one call: straight to the file, pyarrow
+                # makes ~60 small writes and seeks per part
+                buf = pa.BufferOutputStream()
+                pq.write_table(tab, buf, compression=self.compression,
+                               row_group_size=ROW_GROUP, **encodings(schema))
+                with open(tmp, "wb") as f:
+                    f.write(buf.getvalue())
+                os.replace(tmp, os.path.join(self.root, rel))
+            except BaseException:
+                self._failed = True
+                raise
+
+    def result(self) -> None:
+        """Help write the parts, wait for the writing thread; raises what either raised,
+        the temporaries of the parts not in place removed."""
+        try:
+            self.run()
+        finally:
+            try:
+                if self.future is not None:
+                    self.future.result()
+            finally:
+                if self._failed:
+                    _remove([p[1] for p in self.parts])
 
 
 def _remove(paths: list[str]) -> None:

@@ -51,11 +51,13 @@ class TaskResult:
     problems: int = 0
     #: the file's exact context (:meth:`~.plan.SegmentContext.to_json`), read on the way
     context: dict[str, Any] | None = None
-    #: the future of the parts' writing when a ``writer`` thread does it (else None)
+    #: the parts' writing when a ``writer`` thread does it (a :class:`~.store.PartsJob`,
+    #: or anything with ``result()``; else None)
     pending: Any = None
 
     def settle(self) -> "TaskResult":
-        """This result once its parts are in place (raises what their writing raised)."""
+        """This result once its parts are in place (raises what their writing raised);
+        this thread writes the parts the writing thread has not begun."""
         if self.pending is not None:
             fut, self.pending = self.pending, None
             fut.result()

@@ -26,6 +26,7 @@ in to file out, imports included):
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import platform
 import re
@@ -149,6 +150,9 @@ def main() -> None:
     ap.add_argument("--no-memory", action="store_true",
                     help="skip the twice-as-long archive (memory flat in archive size)")
     a = ap.parse_args()
+    # timed as installed: pip writes the package's bytecode, which PYTHONDONTWRITEBYTECODE
+    # (set on some machines, this one too) would leave to each process (~0.04 s)
+    compileall.compile_dir(str(ROOT / "host" / "dunelog"), quiet=1)
     from asammdf_baseline import baseline
 
     from hil.rally import build_rally

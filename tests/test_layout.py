@@ -294,3 +294,11 @@ def test_dead_names_are_gone():
                 names |= {t.id for t in targets if isinstance(t, ast.Name)}
             found += [f"{mod}.{n}" for n in names & DEAD_NAMES]
     assert not found, f"dead code is back: {found}"
+
+
+def test_the_distribution_has_the_package_version():
+    """pyproject.toml takes the version from dunelog/_version.py: one place to change."""
+    from importlib.metadata import version
+
+    from dunelog._version import __version__
+    assert version("dunelog") == __version__

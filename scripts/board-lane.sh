@@ -7,7 +7,8 @@
 #   bash scripts/board-lane.sh                 # the lane's selection
 #   bash scripts/board-lane.sh tests/fw -x     # other pytest arguments instead
 # Environment: DUNELOG_MP_SRC (the MicroPython source, see the build script), HIL_SCALE
-# (scenario durations, default 0.25 here), BOARD_LANE_HIL (the scenarios, space-separated).
+# (scenario durations, default 0.25 here), BOARD_LANE_HIL (the scenarios, space-separated),
+# BOARD_LANE_PART (fw, hil or all: the part of the selection to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
@@ -24,13 +25,20 @@ export HIL_SCALE=${HIL_SCALE:-0.25}
 # which does not pass SocketCAN's CAN_RAW_FD_FRAMES option (fd, overflow, card_full_* and
 # tests/hil/test_capture.py use FD frames; they run in the x64 lane).
 read -r -a hil <<< "${BOARD_LANE_HIL:-nominal gnss_outage gnss_ubx_25hz power_cut nominal_mcp2515}"
-sel=(tests/fw tests/e2e)
-for s in "${hil[@]}"; do
-    sel+=("tests/hil/test_scenarios.py::test_scenario[$s]")
-done
+# BOARD_LANE_PART: fw (tests/fw, tests/e2e: no guest), hil (the scenarios, in a guest), or
+# both (default); scripts/test.sh runs the first beside the x64 lane's HIL guest
+part=${BOARD_LANE_PART:-all}
+label=$([ "$part" = all ] || echo ", $part part")
+sel=()
+[ "$part" = hil ] || sel+=(tests/fw tests/e2e)
+if [ "$part" != fw ]; then
+    for s in "${hil[@]}"; do
+        sel+=("tests/hil/test_scenarios.py::test_scenario[$s]")
+    done
+fi
 [ $# -eq 0 ] || sel=("$@")
 echo "board lane (i386): $("$dir/bin/micropython" -c 'import sys; print(sys.implementation._machine, "maxsize", sys.maxsize)') from $dir"
 rc=0
 "$py" -m pytest -q -o cache_dir=.pytest_cache/board-lane "${sel[@]}" || rc=$?
-echo "board lane (i386): $((SECONDS - t0)) s, pytest exit status $rc"
+echo "board lane (i386$label): $((SECONDS - t0)) s, pytest exit status $rc"
 exit $rc

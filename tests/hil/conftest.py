@@ -51,7 +51,8 @@ def pytest_collection_modifyitems(session, config, items):
         items[:] = keep + [item]
         return
     _CHOICE.append(choice.line())
-    if choice.kind == "native":               # vcan0 made in this kernel: run them here
+    if choice.kind == "native":               # vcan0 made in this kernel: run them here,
+        _wait_quiet()                         # in real time: not beside other tests
         return
     batch = GuestBatch.from_parent(hil[0].parent, name=f"hil_in_{choice.kind}_guest",
                                    nodeids=[i.nodeid for i in hil], kind=choice.kind)

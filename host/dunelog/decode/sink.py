@@ -41,15 +41,18 @@ def _writing(path: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         raise WriteError(e.errno, f"cannot write {path}: {e}") from e
 
 
-def writer_thread(name: str) -> Any:
-    """A one-thread executor that writes output while this thread decodes, when this
-    process may use more than one core (None otherwise: the thread would only take turns
-    with the decoding).  Arrow's Parquet and CSV writers release the GIL."""
+def writer_thread(name: str, threaded: bool | None = None) -> Any:
+    """A one-thread executor that writes output while this thread decodes: with
+    ``threaded`` None, when this process may use more than one core (None otherwise: the
+    thread would only take turns with the decoding); else as ``threaded`` says.  Arrow's
+    Parquet and CSV writers release the GIL."""
+    if threaded is False:
+        return None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:                      # not on Linux
         cores = os.cpu_count() or 1
-    if cores < 2:
+    if cores < 2 and not threaded:
         return None
     from concurrent.futures import ThreadPoolExecutor
     return ThreadPoolExecutor(1, thread_name_prefix=name)
@@ -64,12 +67,7 @@ class TableSink:
 
     def __init__(self, out: str, fmt: str, layout: str, threaded: bool | None = None) -> None:
         self.out, self.fmt, self.layout = out, fmt, layout
-        self._pool: Any = None
-        if threaded is None:
-            self._pool = writer_thread("dunelog-write")
-        elif threaded:
-            from concurrent.futures import ThreadPoolExecutor
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="dunelog-write")
+        self._pool: Any = writer_thread("dunelog-write", threaded)
         self._writes: deque[Any] = deque()
         self.writers: dict[str, Any] = {}
         self.paths: dict[str, str] = {}

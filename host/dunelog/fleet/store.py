@@ -25,6 +25,9 @@ from ..decode.parquet import ROW_GROUP, conform, encodings
 __all__ = ["PartWriter", "PartsJob", "load_manifest", "save_manifest", "sweep_temporaries",
            "MANIFEST", "TMP_MARK", "part_path"]
 
+#: a part being gathered: (schema, temporary path, relative path, Arrow tables, rows)
+Part = tuple[Any, str, str, list[Any], int]
+
 MANIFEST = "_dataset.json"
 TMP_MARK = ".tmp-"
 
@@ -40,7 +43,7 @@ class PartWriter:
 
     def __init__(self, root: str, stem: str, compression: str = "zstd") -> None:
         self.root, self.stem, self.compression = root, stem, compression
-        self._open: dict[tuple[str, str, str], tuple[Any, str, str, list[Any], int]] = {}
+        self._open: dict[tuple[str, str, str], Part] = {}
         self.rows: dict[str, int] = {}
 
     def write(self, table: str, vehicle: str, date: str, data: Any,
@@ -77,7 +80,7 @@ class PartWriter:
         job.future = pool.submit(job.run)
         return sorted(p[2] for p in parts), job
 
-    def _detach(self) -> list[tuple[Any, str, str, list[Any], int]]:
+    def _detach(self) -> list[Part]:
         parts = list(self._open.values())
         self._open.clear()
         return parts
@@ -94,8 +97,7 @@ class PartsJob:
     instead of idling (the last file's parts, a single-file archive's, a writer behind).
     The largest parts go first, so two threads finish close together."""
 
-    def __init__(self, root: str, compression: str,
-                 parts: list[tuple[Any, str, str, list[Any], int]]) -> None:
+    def __init__(self, root: str, compression: str, parts: list[Part]) -> None:
         self.root, self.compression, self.parts = root, compression, parts
         self._todo = sorted(parts, key=lambda p: p[4])      # popped from the end
         self._lock = threading.Lock()

@@ -59,8 +59,8 @@ class TaskResult:
         """This result once its parts are in place (raises what their writing raised);
         this thread writes the parts the writing thread has not begun."""
         if self.pending is not None:
-            fut, self.pending = self.pending, None
-            fut.result()
+            job, self.pending = self.pending, None
+            job.result()
         return self
 
 

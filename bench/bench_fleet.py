@@ -1,17 +1,18 @@
-"""Archive decode into a dataset: single process vs 1 and 2 Dask workers vs asammdf, and a
-DuckDB query on the result (issue 16).
+"""Archive decode into a dataset: one core, one process, 2 processes, 1 and 2 Dask workers
+vs asammdf, and a DuckDB query on the result (issue 16).
 
 The archive is a synthetic rally (``hil/rally.py``): each vehicle's lap is logged by the
 real firmware under MicroPython, then tiled into ``--laps`` segment files per day, one boot
 per vehicle and day.  Measured in one run, each as the user runs it (a fresh process, file
-in to file out, imports included):
+in to file out, imports included), ``--repeat`` times in turn, the median shown:
 
-* ``dunelog decode ARCHIVE --dbc dbc/recce.dbc --dataset OUT`` (this process's tasks one
-  after the other) on one core (the per-core figure) and free to use both (a thread
-  writes one file's parts while the next decodes), then
-  ``--workers 1`` and ``--workers 2`` (a LocalCluster: its start is counted), and
-  ``--scheduler`` on a cluster of 2 workers already running (``dask scheduler`` + ``dask
-  worker``, started as docs/FLEET.md tells; its start not counted);
+* ``dunelog decode ARCHIVE --dbc dbc/recce.dbc --dataset OUT`` on one core (the per-core
+  figure: one process, its tasks one after the other), ``--jobs 1`` free to use both
+  cores (a thread writes one file's parts while the next decodes), ``--jobs 2`` (two
+  processes forked from the first: the default on a 2-core machine), ``--workers 1`` and
+  ``--workers 2`` (a Dask LocalCluster: its start is counted), and ``--scheduler`` on a
+  cluster of 2 workers already running (``dask scheduler`` + ``dask worker``, started as
+  docs/FLEET.md tells; its start not counted);
 * asammdf on the same CAN frames as MF4 (one file per vehicle, written by ``dunelog
   convert``, not timed): ``MDF(path)`` + ``extract_bus_logging`` in a fresh process
   (bench/asammdf_baseline.py); in memory, nothing written;
@@ -20,7 +21,12 @@ in to file out, imports included):
 * memory: the workers' peak RSS on this archive and on one twice as long (``--days``
   doubled), which should not grow.
 
+Each run writes a new directory, as a user's first decode does: deleting the last run's
+just before makes ext4 search past the inodes it freed (measured ~0.1-0.4 s more system
+time a run, growing run after run).
+
     python bench/bench_fleet.py [--vehicles 6] [--days 3] [--lap-s 600] [--laps 2]
+                                [--repeat 3]
 """
 
 from __future__ import annotations
@@ -66,9 +72,15 @@ def _one_core() -> None:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
-def run_decode(archive: Path, out: Path, extra: list[str], one_core: bool = False) -> dict:
-    """``dunelog decode --dataset`` in a fresh process: wall seconds and what it said."""
-    shutil.rmtree(out, ignore_errors=True)
+_runs = 0
+
+
+def run_decode(archive: Path, work: Path, extra: list[str], one_core: bool = False) -> dict:
+    """``dunelog decode --dataset`` into a new directory under ``work`` in a fresh
+    process: wall seconds, what it said, and the directory."""
+    global _runs
+    _runs += 1
+    out = work / f"ds{_runs}"
     cmd = [sys.executable, "-m", "dunelog", "decode", str(archive), "--dbc", DBC,
            "--dataset", str(out), "--no-progress", *extra]
     t = time.perf_counter()
@@ -80,8 +92,23 @@ def run_decode(archive: Path, out: Path, extra: list[str], one_core: bool = Fals
     line = r.stderr.strip().splitlines()[0]
     frames = int(re.search(r"; (\d+) frame", line).group(1))
     rss = re.search(r"worker peak RSS ([\d, ]+) MB", line)
-    return {"wall": wall, "frames": frames, "line": line,
+    return {"wall": wall, "frames": frames, "line": line, "out": out,
             "worker_rss": [float(x) for x in rss.group(1).split(",")] if rss else None}
+
+
+def median_runs(archive: Path, work: Path, configs: list[tuple[str, list[str]]],
+                repeat: int) -> dict[str, dict]:
+    """Each config ``repeat`` times, in turn; the run of median wall time of each (with
+    every wall time under ``walls``)."""
+    runs: dict[str, list[dict]] = {label: [] for label, _ in configs}
+    for _ in range(repeat):
+        for label, extra in configs:
+            runs[label].append(run_decode(archive, work, extra, one_core=label == "one core"))
+    out = {}
+    for label, rs in runs.items():
+        rs.sort(key=lambda r: r["wall"])
+        out[label] = {**rs[len(rs) // 2], "walls": [r["wall"] for r in rs]}
+    return out
 
 
 class RunningCluster:
@@ -147,6 +174,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--lap-s", type=int, default=600)
     ap.add_argument("--laps", type=int, default=2, help="segment files per vehicle-day")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each decode, in turn (the median is shown)")
     ap.add_argument("--no-memory", action="store_true",
                     help="skip the twice-as-long archive (memory flat in archive size)")
     a = ap.parse_args()
@@ -166,64 +195,67 @@ def main() -> None:
               f"{sum(p.stat().st_size for p in info.files) / 2**20:.0f} MiB "
               f"({'cached' if info.cached else 'built'} in {time.perf_counter() - t:.1f} s)")
         print(f"cpu: {cpu()}, {os.cpu_count()} cores; python {platform.python_version()}")
-        res = {}
-        for label, extra in (("one core", []), ("single process", []),
-                             ("dask 1 worker", ["--workers", "1"]),
-                             ("dask 2 workers", ["--workers", "2"])):
-            res[label] = r = run_decode(info.root, work / "ds", extra,
-                                        one_core=label == "one core")
-            print(f"{label:15s}: {r['wall']:6.2f} s end to end = "
-                  f"{r['frames'] / r['wall'] / 1e6:5.2f} M frames/s   [{r['line']}]")
+        configs = [("one core", []), ("single process", ["--jobs", "1"]),
+                   ("2 processes", ["--jobs", "2"]),
+                   ("dask 1 worker", ["--workers", "1"]),
+                   ("dask 2 workers", ["--workers", "2"])]
+        res = median_runs(info.root, work, configs, a.repeat)
         cluster = RunningCluster(work, 2)
         try:
-            label = "2 workers, cluster already running"
-            res["running"] = r = run_decode(info.root, work / "ds",
-                                            ["--scheduler", cluster.address])
-            print(f"{label}: {r['wall']:6.2f} s end to end = "
-                  f"{r['frames'] / r['wall'] / 1e6:5.2f} M frames/s   [{r['line']}]")
+            res.update(median_runs(info.root, work, [
+                ("2 workers, cluster already running", ["--scheduler", cluster.address])],
+                a.repeat))
         finally:
             cluster.close()
+        for label, r in res.items():
+            walls = ", ".join(f"{w:.2f}" for w in r["walls"])
+            print(f"{label:15s}: {r['wall']:6.2f} s end to end = "
+                  f"{r['frames'] / r['wall'] / 1e6:5.2f} M frames/s  (runs {walls})  "
+                  f"[{r['line']}]")
         mdf = baseline(info.root, DBC, work=work / "mf4")
         print(f"asammdf        : {mdf['total_s']:6.2f} s (open {mdf['open_s']:.2f} + "
               f"extract_bus_logging {mdf['extract_s']:.2f}; process with imports "
               f"{mdf['process_s']:.2f} s; export to MF4 not counted {mdf['export_s']:.1f} s) "
               f"= {mdf['frames'] / mdf['total_s'] / 1e6:.2f} M frames/s in memory, "
               f"peak RSS {mdf['peak_rss_mb']:.0f} MB")
-        one = res["single process"]
-        two = res["dask 2 workers"]
-        print(f"ratios: 2 workers / single process {one['wall'] / two['wall']:.2f}x; "
-              f"single process / asammdf (open+extract) {mdf['total_s'] / one['wall']:.2f}x; "
-              f"2 workers / asammdf {mdf['total_s'] / two['wall']:.2f}x; vs asammdf's "
-              f"whole process {mdf['process_s'] / two['wall']:.2f}x; 2 workers already "
-              f"running / single process {one['wall'] / res['running']['wall']:.2f}x, "
-              f"/ asammdf {mdf['total_s'] / res['running']['wall']:.2f}x")
-        run_decode(info.root, work / "ds", [])
-        qwall, qbest, rows = run_query(work / "ds")
+        core, one, two = res["one core"], res["single process"], res["2 processes"]
+        dask2, running = res["dask 2 workers"], res["2 workers, cluster already running"]
+        print(f"ratios: 2 processes / one core {core['wall'] / two['wall']:.2f}x, / single "
+              f"process {one['wall'] / two['wall']:.2f}x, / asammdf (open+extract) "
+              f"{mdf['total_s'] / two['wall']:.2f}x (vs asammdf's whole process "
+              f"{mdf['process_s'] / two['wall']:.2f}x); single process / asammdf "
+              f"{mdf['total_s'] / one['wall']:.2f}x; Dask 2 workers / one core "
+              f"{core['wall'] / dask2['wall']:.2f}x, already running / one core "
+              f"{core['wall'] / running['wall']:.2f}x")
+        qwall, qbest, rows = run_query(two["out"])
         print(f"query max coolant per vehicle per day ({len(rows)} rows): "
               f"{qbest * 1e3:.1f} ms in an open dataset, {qwall:.2f} s `dunelog query` "
               "end to end")
         if not a.no_memory:
             big = build_rally(None, vehicles=a.vehicles, days=a.days * 2, lap_s=a.lap_s,
                               laps_per_day=a.laps)
-            r2 = run_decode(big.root, work / "ds2", ["--workers", "2"])
-            print(f"memory: worker peak RSS {two['worker_rss']} MB on {two['frames']} frames,"
-                  f" {r2['worker_rss']} MB on {r2['frames']} frames ({a.days * 2} days)")
-            # the archive twice as long, once more each way: the rate past the fixed costs
-            # (imports, cluster start and close), which a real rally's archive (billions of
-            # frames) sees, is the difference of the two sizes
-            s2 = run_decode(big.root, work / "ds2", [])
-            print(f"{a.days * 2} days, single process: {s2['wall']:6.2f} s = "
-                  f"{s2['frames'] / s2['wall'] / 1e6:5.2f} M frames/s; 2 workers: "
+            r2 = run_decode(big.root, work, ["--jobs", "2"])
+            d2 = run_decode(big.root, work, ["--workers", "2"])
+            print(f"memory: worker peak RSS, 2 processes {two['worker_rss']} MB on "
+                  f"{two['frames']} frames, {r2['worker_rss']} MB on {r2['frames']} frames "
+                  f"({a.days * 2} days); Dask workers {dask2['worker_rss']} MB, "
+                  f"{d2['worker_rss']} MB")
+            # the archive twice as long: the rate past the fixed costs (imports, forks,
+            # a cluster's start), which a real rally's archive (billions of frames) sees,
+            # is the difference of the two sizes
+            c2 = run_decode(big.root, work, [], one_core=True)
+            print(f"{a.days * 2} days: one core {c2['wall']:6.2f} s = "
+                  f"{c2['frames'] / c2['wall'] / 1e6:5.2f} M frames/s; 2 processes "
                   f"{r2['wall']:6.2f} s = {r2['frames'] / r2['wall'] / 1e6:5.2f} M frames/s "
-                  f"({s2['wall'] / r2['wall']:.2f}x)")
-            df = r2["frames"] - one["frames"]
-            m1 = df / (s2["wall"] - one["wall"])
+                  f"({c2['wall'] / r2['wall']:.2f}x); Dask 2 workers {d2['wall']:6.2f} s")
+            df = r2["frames"] - two["frames"]
+            m1 = df / (c2["wall"] - core["wall"])
             m2 = df / (r2["wall"] - two["wall"])
-            print(f"past the fixed costs ({df} more frames): single process "
-                  f"{m1 / 1e6:.2f} M frames/s, 2 workers {m2 / 1e6:.2f} M frames/s "
+            print(f"past the fixed costs ({df} more frames): one core "
+                  f"{m1 / 1e6:.2f} M frames/s, 2 processes {m2 / 1e6:.2f} M frames/s "
                   f"({m2 / m1:.2f}x); asammdf on the {a.days}-day archive "
                   f"{mdf['frames'] / mdf['total_s'] / 1e6:.2f} M frames/s in memory "
-                  f"(2 workers {m2 / (mdf['frames'] / mdf['total_s']):.2f}x)")
+                  f"(2 processes {m2 / (mdf['frames'] / mdf['total_s']):.2f}x)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

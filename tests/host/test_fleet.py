@@ -519,11 +519,16 @@ def test_parts_written_on_a_thread_equal_those_written_inline(archive, tmp_path)
     assert {k: v["parts"] for k, v in ma.items()} == {k: v["parts"] for k, v in mb.items()}
 
 
-@pytest.mark.parametrize("engine", [SerialEngine, _Inline])
+def _two_processes():
+    from dunelog.fleet import ProcessEngine
+    return ProcessEngine(2)
+
+
+@pytest.mark.parametrize("engine", [SerialEngine, _Inline, _two_processes])
 def test_a_part_that_cannot_be_written_stops_the_build(archive, tmp_path, engine, capsys):
     """A part whose place is taken (here by a directory) fails the build with the OS's
-    error naming it, on the writing thread or not; no temporary file remains, and once
-    the place is free a re-run completes the dataset."""
+    error naming it, on the writing thread, inline or in a worker process; no temporary
+    file remains, and once the place is free a re-run completes the dataset."""
     ref = tmp_path / "ref"
     build_dataset(str(archive), str(ref), SPEC)
     segs = json.loads((ref / "_dataset.json").read_text())["segments"]
@@ -534,8 +539,8 @@ def test_a_part_that_cannot_be_written_stops_the_build(archive, tmp_path, engine
         if done == 0:
             (out / blocked).mkdir(parents=True)
 
-    with pytest.raises(OSError) as err:
-        build_dataset(str(archive), str(out), SPEC, engine=engine(), progress=progress)
+    with pytest.raises(OSError) as err, engine() as eng:
+        build_dataset(str(archive), str(out), SPEC, engine=eng, progress=progress)
     assert blocked in str(err.value)
     assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
     if engine is SerialEngine:
@@ -545,7 +550,8 @@ def test_a_part_that_cannot_be_written_stops_the_build(archive, tmp_path, engine
         msg = capsys.readouterr().err.strip().splitlines()
         assert len(msg) == 1 and "not completed" in msg[0] and blocked in msg[0], msg
     (out / blocked).rmdir()
-    build_dataset(str(archive), str(out), SPEC, engine=engine())
+    with engine() as eng:
+        build_dataset(str(archive), str(out), SPEC, engine=eng)
     a, b = read_dataset(ref), read_dataset(out)
     for k in a:
         assert a[k].equals(b[k]), k
@@ -629,3 +635,105 @@ def test_a_result_is_passed_on_once_its_parts_are_in_place():
         for _ in _settled(failing()):
             log.append("recorded")
     assert log == ["written a"]              # waited for, not recorded
+
+
+def test_processes_equal_single_process(archive, tmp_path):
+    """``--jobs 2``: tasks on two processes forked from this one give the single
+    process's dataset, the same parts by name; an archive of one file is decoded in this
+    process (its parts written on two threads) with the same result."""
+    from dunelog.fleet import ProcessEngine
+    one = tmp_path / "one"
+    build_dataset(str(archive), str(one), SPEC, engine=SerialEngine())
+    two = tmp_path / "two"
+    with ProcessEngine(2) as eng:
+        pids = eng.worker_pids()
+        rep = build_dataset(str(archive), str(two), SPEC, engine=eng)
+        assert len(pids) == 2 and os.getpid() not in pids
+    assert rep.decoded == 12 and rep.engine == "2 processes"
+    a, b = read_dataset(one), read_dataset(two)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].equals(b[k]), k
+    names = [sorted(p.relative_to(d).as_posix() for p in d.rglob("*.parquet"))
+             for d in (one, two)]
+    assert names[0] == names[1]
+    seg = sorted(archive.rglob("*.dlg"))[0]
+    single = [tmp_path / "s1", tmp_path / "s2"]
+    build_dataset(str(seg), str(single[0]), SPEC, engine=SerialEngine())
+    with ProcessEngine(2) as eng:
+        build_dataset(str(seg), str(single[1]), SPEC, engine=eng)
+    a, b = read_dataset(single[0]), read_dataset(single[1])
+    assert a.keys() == b.keys() and all(a[k].equals(b[k]) for k in a)
+
+
+def test_a_killed_process_loses_nothing(tmp_path):
+    """SIGKILL one of two worker processes while tasks run: the tasks not done run again
+    on a new pool, the dataset equals an uninterrupted run's, no temporary is left."""
+    import signal
+
+    from dunelog.fleet import ProcessEngine
+    arch = write_archive(tmp_path / "archive", seconds=200, parts=10)
+    ref = tmp_path / "ref"
+    build_dataset(str(arch), str(ref), SPEC)
+    out = tmp_path / "out"
+    killed: list[int] = []
+    with ProcessEngine(2) as eng:
+        pids = eng.worker_pids()
+
+        def progress(done: int, total: int, *_: int) -> None:
+            if done == 3 and not killed:       # mid-run: the workers have tasks
+                killed.append(pids[0])
+                os.kill(pids[0], signal.SIGKILL)
+
+        rep = build_dataset(str(arch), str(out), SPEC, engine=eng, progress=progress)
+        assert pids[0] not in eng.worker_pids()           # a new pool
+    assert killed and rep.decoded == rep.segments == len(list(arch.rglob("*.dlg")))
+    a, b = read_dataset(ref), read_dataset(out)
+    for k in a:
+        assert a[k].equals(b[k]), k
+    assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
+
+
+def _die(_: int) -> None:
+    os._exit(3)
+
+
+def _fail(i: int) -> int:
+    if i == 2:
+        raise OSError(28, "No space left on device", f"part-{i}")
+    return i
+
+
+def test_processes_raise_what_a_task_raised_and_a_second_death(tmp_path):
+    """A task's own error reaches the caller as it was raised; a worker dying twice in
+    one map is an EngineError that says so."""
+    from dunelog.fleet import EngineError, ProcessEngine
+    with ProcessEngine(2) as eng:
+        with pytest.raises(OSError, match="No space left") as err:
+            list(eng.map(_fail, [1, 2, 3]))
+        assert err.value.errno == 28 and err.value.filename == "part-2"
+        assert sorted(r for _, r in eng.map(_fail, [1, 3])) == [1, 3]   # a new pool
+        with pytest.raises(EngineError, match="a worker process died twice"):
+            list(eng.map(_die, [1, 2]))
+
+
+def test_cli_jobs(archive, tmp_path, capsys):
+    """``--jobs N`` names its processes and their memory; 0, and with Dask's options or
+    without --dataset, refused in one line."""
+    out = tmp_path / "ds"
+    assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out),
+                 "--jobs", "2", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "12 segment file(s) decoded" in err and "2 processes; worker peak RSS" in err
+    assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out),
+                 "-j", "1", "--no-progress"]) == 0
+    assert "0 segment file(s) decoded, 12 unchanged" in capsys.readouterr().err
+    for bad in (["--jobs", "2", "--workers", "2"], ["--jobs", "2", "--scheduler", "tcp://x:1"]):
+        assert main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out), *bad]) == 2
+        assert "give one" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["decode", str(archive), "--dbc", DBC, "--dataset", str(out), "--jobs", "0"])
+    assert "1 or more" in capsys.readouterr().err
+    assert main(["decode", str(archive), "--dbc", DBC, "-o", str(tmp_path / "x.parquet"),
+                 "--jobs", "2"]) == 2
+    assert "add --dataset" in capsys.readouterr().err

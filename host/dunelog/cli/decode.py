@@ -106,9 +106,12 @@ def register(sub: Any) -> None:
                    help="instead of -o: decode into a Hive-partitioned Parquet dataset, "
                         "DIR/<message|gnss|events|status|integrity>/vehicle=V/date=D/, "
                         "one task per segment file; a re-run adds only what is new")
-    g.add_argument("--workers", type=int, metavar="N",
+    g.add_argument("--jobs", "-j", type=_positive, metavar="N",
+                   help="run the tasks on N processes of this machine (default: one per "
+                        "core it may use; 1: in this process)")
+    g.add_argument("--workers", type=_positive, metavar="N",
                    help="run the tasks on a local Dask cluster of N worker processes "
-                        "(default: in this process)")
+                        "instead")
     g.add_argument("--scheduler", metavar="ADDR",
                    help="run the tasks on the Dask cluster at ADDR (tcp://host:8786); its "
                         "workers must see DIR (and INPUT, unless it is a URL such as "
@@ -119,6 +122,13 @@ def register(sub: Any) -> None:
     add_selection(p)
     add_progress(p)
     p.set_defaults(func=cmd_decode, dbcs=None)
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text}: 1 or more")
+    return n
 
 
 def _split(xs: list[str] | None) -> list[str] | None:
@@ -158,6 +168,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         DatasetError,
         DecodeSpec,
         EngineError,
+        ProcessEngine,
         build_dataset,
         make_engine,
     )
@@ -175,8 +186,11 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         raise UnusableInput("no message of the database(s) matches --ids/--messages/--signal")
     spec = DecodeSpec.make([(p, ch) for p, ch in args.dbcs], ids=sel,
                            signals=_split(args.signal))
+    if args.jobs is not None and (args.workers is not None or args.scheduler is not None):
+        raise UnusableInput("--jobs runs the tasks on this machine's processes, "
+                            "--workers/--scheduler on Dask: give one")
     try:
-        engine = make_engine(args.workers, args.scheduler)
+        engine = make_engine(args.workers, args.scheduler, args.jobs)
     except EngineError as e:
         raise UnusableInput(str(e)) from None
     rss = ""
@@ -193,6 +207,8 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         if isinstance(engine, DaskEngine) and engine.local and rep.decoded:
             peaks = sorted(engine.worker_peak_rss_mb().values())
             rss = f"; worker peak RSS {', '.join(f'{m:.0f}' for m in peaks)} MB"
+    if isinstance(engine, ProcessEngine) and rep.decoded > 1:    # ended: its peak is known
+        rss = f"; worker peak RSS {engine.peak_rss_mb():.0f} MB"
     rate = rep.frames / rep.seconds if rep.seconds else 0.0
     sys.stderr.write(
         f"dataset {args.dataset}: {rep.decoded} segment file(s) decoded, {rep.skipped} "
@@ -219,8 +235,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if args.output is not None:
             raise UnusableInput("give -o OUT (files) or --dataset DIR (a dataset), not both")
         return _cmd_dataset(args)
-    if args.workers is not None or args.scheduler is not None:
-        raise UnusableInput("--workers/--scheduler run a --dataset decode: add --dataset DIR")
+    if args.workers is not None or args.scheduler is not None or args.jobs is not None:
+        raise UnusableInput("--jobs/--workers/--scheduler run a --dataset decode: add "
+                            "--dataset DIR")
     if args.output is None:
         raise UnusableInput("no output: give -o OUT (.parquet, .csv, .mf4, or a frame log) "
                             "or --dataset DIR")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from ..card.dump import Dump
 from ..decode.sink import writer_thread
-from .engine import Engine, SerialEngine
+from .engine import Engine, ProcessEngine, SerialEngine
 from .light import LIGHT_BLOCKS, light_context
 from .plan import (
     PLAN_VERSION,
@@ -166,9 +166,15 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
         done_frames = 0
         if progress is not None and (todo or round_ == 1):
             progress(0, len(todo), 0, total_frames)
-        writer = _writer(engine) if todo else None
+        # the largest first: the workers of a pool finish close together
+        todo.sort(key=lambda t: -t.frames)
+        # one task: in this process, two threads writing its parts (a pool would idle)
+        runner = SerialEngine() if len(todo) == 1 and isinstance(engine, ProcessEngine) \
+            else engine
+        writer = _writer(runner) if todo else None
+        failed = False
         try:
-            for i, (task, res) in enumerate(_settled(engine.map(
+            for i, (task, res) in enumerate(_settled(runner.map(
                     decode_segment, todo, out, *([writer] if writer else []))), 1):
                 ctx = contexts[task.relpath]
                 if res.context is not None:
@@ -185,6 +191,7 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
                     save_manifest(out, _finish(man, spec, archive, contexts))
                     last_save = time.monotonic()
         except BaseException:
+            failed = True
             # what is done is kept (a re-run does the rest), unless the disk fails too
             with contextlib.suppress(OSError):
                 save_manifest(out, _finish(man, spec, archive, contexts))
@@ -192,6 +199,9 @@ def build_dataset(archive: str, out: str, spec: DecodeSpec, *,
         finally:
             if writer is not None:
                 writer.shutdown()
+            if failed:      # what workers stopped mid-task left
+                with contextlib.suppress(OSError):
+                    sweep_temporaries(out)
     _totals(rep, results)
     # what a worker killed mid-task left (its task ran again elsewhere)
     rep.temporaries_removed += sweep_temporaries(out)

@@ -717,6 +717,31 @@ def test_processes_raise_what_a_task_raised_and_a_second_death(tmp_path):
             list(eng.map(_die, [1, 2]))
 
 
+def _sleep(s: float) -> float:
+    import time
+    time.sleep(s)
+    return s
+
+
+def test_processes_stopped_by_the_caller_end_at_once():
+    """^C (or any error) in the caller while workers run tasks: the workers are stopped,
+    not waited for, and none is left."""
+    import time
+
+    from dunelog.fleet import ProcessEngine
+    with ProcessEngine(2) as eng:
+        pids = eng.worker_pids()
+        run = eng.map(_sleep, [0.0, 30.0, 30.0])
+        assert next(run)[1] == 0.0
+        t = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            run.throw(KeyboardInterrupt)
+        assert time.monotonic() - t < 10
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_cli_jobs(archive, tmp_path, capsys):
     """``--jobs N`` names its processes and their memory; 0, and with Dask's options or
     without --dataset, refused in one line."""

@@ -762,3 +762,9 @@ def test_cli_jobs(archive, tmp_path, capsys):
     assert main(["decode", str(archive), "--dbc", DBC, "-o", str(tmp_path / "x.parquet"),
                  "--jobs", "2"]) == 2
     assert "add --dataset" in capsys.readouterr().err
+    # by default no more workers than files: one file is decoded in this process
+    seg = sorted(archive.rglob("*.dlg"))[0]
+    assert main(["decode", str(seg), "--dbc", DBC, "--dataset", str(tmp_path / "one"),
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "1 segment file(s) decoded" in err and "single process)" in err

@@ -108,7 +108,8 @@ def register(sub: Any) -> None:
                         "one task per segment file; a re-run adds only what is new")
     g.add_argument("--jobs", "-j", type=_positive, metavar="N",
                    help="run the tasks on N processes of this machine (default: one per "
-                        "core it may use; 1: in this process)")
+                        "core it may use, at most one per segment file; 1: in this "
+                        "process)")
     g.add_argument("--workers", type=_positive, metavar="N",
                    help="run the tasks on a local Dask cluster of N worker processes "
                         "instead")
@@ -172,14 +173,17 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         build_dataset,
         make_engine,
     )
+    from ..fleet.engine import usable_cores
     if args.start is not None or args.end is not None:
         raise UnusableInput("--start/--end do not apply to --dataset (a dataset holds the "
                             "whole archive: filter in the query)")
     if os.path.isfile(args.input) and not args.input.lower().endswith(".dlg"):
         raise UnusableInput(f"{args.input}: --dataset decodes dunelog segment files "
                             "(a card dump or an archive), not other logs")
+    files = None
     if "://" not in args.input:                  # a URL (s3://...) is listed by the build
-        open_for_cli(args.input, logger_id=args.logger)      # a clear error if no segments
+        # a clear error if no segments
+        files = len(open_for_cli(args.input, logger_id=args.logger).segments)
     dbs = _load_databases(args)
     sel = _selection(args, dbs)
     if not Decoder(dbs, ids=sel, signals=_split(args.signal)).messages:
@@ -189,8 +193,11 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     if args.jobs is not None and (args.workers is not None or args.scheduler is not None):
         raise UnusableInput("--jobs runs the tasks on this machine's processes, "
                             "--workers/--scheduler on Dask: give one")
+    jobs = args.jobs
+    if jobs is None and args.workers is None and args.scheduler is None:
+        jobs = min(usable_cores(), files or usable_cores())   # no more workers than files
     try:
-        engine = make_engine(args.workers, args.scheduler, args.jobs)
+        engine = make_engine(args.workers, args.scheduler, jobs)
     except EngineError as e:
         raise UnusableInput(str(e)) from None
     rss = ""

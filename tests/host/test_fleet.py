@@ -666,6 +666,19 @@ def test_processes_equal_single_process(archive, tmp_path):
     assert a.keys() == b.keys() and all(a[k].equals(b[k]) for k in a)
 
 
+def test_spawned_processes_equal_single_process(archive, tmp_path):
+    """Workers spawned (macOS's and Windows' way: new interpreters importing dunelog, no
+    copy of this process) give the same dataset."""
+    from dunelog.fleet import ProcessEngine
+    one, two = tmp_path / "one", tmp_path / "two"
+    build_dataset(str(archive), str(one), SPEC, engine=SerialEngine())
+    with ProcessEngine(2, method="spawn") as eng:
+        rep = build_dataset(str(archive), str(two), SPEC, engine=eng)
+    assert rep.decoded == 12
+    a, b = read_dataset(one), read_dataset(two)
+    assert a.keys() == b.keys() and all(a[k].equals(b[k]) for k in a)
+
+
 def test_a_killed_process_loses_nothing(tmp_path):
     """SIGKILL one of two worker processes while tasks run: the tasks not done run again
     on a new pool, the dataset equals an uninterrupted run's, no temporary is left."""

@@ -71,13 +71,14 @@ class ProcessEngine(Engine):
     mid-task (killed, out of memory) breaks the pool: the tasks not finished run again on
     a new one, once; a second death is an :class:`EngineError`."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, method: str | None = None) -> None:
         import multiprocessing
         import sys
         self.jobs = max(1, int(jobs))
         self.name = f"{self.jobs} processes"
-        self._ctx = multiprocessing.get_context(
-            "fork" if sys.platform.startswith("linux") else "spawn")
+        #: how the workers start: ``fork`` on Linux, else ``spawn`` (or ``method``)
+        self.method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
+        self._ctx = multiprocessing.get_context(self.method)
         self._pool: Any = None
         self._pool = self._start()
 

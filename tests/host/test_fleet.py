@@ -755,6 +755,29 @@ def test_processes_stopped_by_the_caller_end_at_once():
             os.kill(pid, 0)
 
 
+def test_usable_cores_follow_a_containers_cpu_quota(tmp_path):
+    """``docker --cpus=0.5`` (cgroup v2 ``cpu.max``, or v1's quota and period) gives one
+    worker however many cores the affinity shows; no quota, the affinity."""
+    from dunelog.fleet.engine import cpu_quota, usable_cores
+    cores = len(os.sched_getaffinity(0))
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("50000 100000\n")
+    assert cpu_quota(str(v2)) == 0.5 and usable_cores(str(v2)) == 1
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cpu_quota(str(v2)) is None and usable_cores(str(v2)) == cores
+    (v2 / "cpu.max").write_text(f"{cores * 300000} 100000\n")       # more than there is
+    assert usable_cores(str(v2)) == cores
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_quota(str(v1.parent)) == 1.0 and usable_cores(str(v1.parent)) == 1
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cpu_quota(str(v1.parent)) is None
+    assert cpu_quota(str(tmp_path / "none")) is None
+
+
 def test_cli_jobs(archive, tmp_path, capsys):
     """``--jobs N`` names its processes and their memory; 0, and with Dask's options or
     without --dataset, refused in one line."""

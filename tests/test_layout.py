@@ -30,7 +30,7 @@ PACKAGES = ((ROOT / "host", "dunelog"), (ROOT, "hil"))
 #: facade above every layer: it may import any of them (``card`` at import time, the others
 #: inside its functions) and no module of the package imports it.
 LAYERS = {
-    "dunelog.card": 0, "dunelog._version": 0, "dunelog.heap": 0,
+    "dunelog.card": 0, "dunelog._version": 0, "dunelog.heap": 0, "dunelog.cores": 0,
     "dunelog.frames": 1,
     "dunelog.io": 2, "dunelog.decode": 2, "dunelog.track": 2,
     "dunelog.report": 3, "dunelog.tech": 3, "dunelog.fleet": 3,

@@ -758,7 +758,7 @@ def test_processes_stopped_by_the_caller_end_at_once():
 def test_usable_cores_follow_a_containers_cpu_quota(tmp_path):
     """``docker --cpus=0.5`` (cgroup v2 ``cpu.max``, or v1's quota and period) gives one
     worker however many cores the affinity shows; no quota, the affinity."""
-    from dunelog.fleet.engine import cpu_quota, usable_cores
+    from dunelog.cores import cpu_quota, usable_cores
     cores = len(os.sched_getaffinity(0))
     v2 = tmp_path / "v2"
     v2.mkdir()

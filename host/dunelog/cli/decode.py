@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from ..card.dump import Dump
+from ..cores import usable_cores
 from ..decode import Decoder, decode_dump, parse_time, with_timebase
 from ..decode.decoder import selection
 from ..decode.sink import WriteError
@@ -173,7 +174,6 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         build_dataset,
         make_engine,
     )
-    from ..fleet.engine import usable_cores
     if args.start is not None or args.end is not None:
         raise UnusableInput("--start/--end do not apply to --dataset (a dataset holds the "
                             "whole archive: filter in the query)")
@@ -195,7 +195,8 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
                             "--workers/--scheduler on Dask: give one")
     jobs = args.jobs
     if jobs is None and args.workers is None and args.scheduler is None:
-        jobs = min(usable_cores(), files or usable_cores())   # no more workers than files
+        jobs = usable_cores()
+        jobs = min(jobs, files) if files else jobs      # no more workers than files
     try:
         engine = make_engine(args.workers, args.scheduler, jobs)
     except EngineError as e:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..cores import usable_cores
 from ..frames import FrameChunk
 from ..io.gnss_can import GnssCan, gnss_can_chunks
 from .arrow import from_numpy, strings, to_numpy
@@ -48,11 +49,7 @@ def writer_thread(name: str, threaded: bool | None = None) -> Any:
     Parquet and CSV writers release the GIL."""
     if threaded is False:
         return None
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:                      # not on Linux
-        cores = os.cpu_count() or 1
-    if cores < 2 and not threaded:
+    if usable_cores() < 2 and not threaded:
         return None
     from concurrent.futures import ThreadPoolExecutor
     return ThreadPoolExecutor(1, thread_name_prefix=name)

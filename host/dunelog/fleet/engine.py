@@ -14,8 +14,10 @@ import logging
 import threading
 from typing import Any, Callable, Iterator, Sequence
 
+from ..cores import usable_cores
+
 __all__ = ["Engine", "SerialEngine", "ProcessEngine", "DaskEngine", "make_engine",
-           "EngineError", "usable_cores", "cpu_quota"]
+           "EngineError"]
 
 
 class EngineError(RuntimeError):
@@ -79,8 +81,7 @@ class ProcessEngine(Engine):
         #: how the workers start: ``fork`` on Linux, else ``spawn`` (or ``method``)
         self.method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
         self._ctx = multiprocessing.get_context(self.method)
-        self._pool: Any = None
-        self._pool = self._start()
+        self._pool: Any = self._start()
 
     def _start(self) -> Any:
         from concurrent.futures import ProcessPoolExecutor
@@ -149,45 +150,6 @@ def _worker_init() -> None:
 
 def _noop(_: int) -> None:
     return None
-
-
-def usable_cores(cgroup: str = "/sys/fs/cgroup") -> int:
-    """The cores this process may use: those of its affinity (``taskset``, ``docker
-    --cpuset-cpus``), at most its cgroup's CPU quota rounded up (``docker --cpus``,
-    a Kubernetes CPU limit), which the affinity does not show."""
-    import math
-    import os
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:          # not on Linux
-        return os.cpu_count() or 1
-    quota = cpu_quota(cgroup)
-    return max(1, min(n, math.ceil(quota))) if quota else n
-
-
-def cpu_quota(cgroup: str = "/sys/fs/cgroup") -> float | None:
-    """CPUs the quota of the cgroup mounted at ``cgroup`` allows (v2 ``cpu.max``, v1
-    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``); None without a quota."""
-    import os
-
-    def read(name: str) -> str | None:
-        try:
-            with open(os.path.join(cgroup, name)) as f:
-                return f.read().split("\n")[0].strip()
-        except OSError:
-            return None
-
-    v2 = read("cpu.max")                    # "max 100000" or "200000 100000"
-    if v2 is not None:
-        quota, _, period = v2.partition(" ")
-    else:
-        quota, period = read("cpu/cpu.cfs_quota_us") or "", \
-            read("cpu/cpu.cfs_period_us") or ""
-    try:
-        q, p = int(quota), int(period)
-    except ValueError:                      # "max", absent
-        return None
-    return q / p if q > 0 and p > 0 else None
 
 
 class DaskEngine(Engine):
